@@ -1,0 +1,13 @@
+// The link between a graph and its weights file: every parameter, buffer and constant of
+// the graph is a tensor of the same name, dtype and shape in the safetensors file.
+#pragma once
+
+#include "graph/graph.h"
+#include "io/safetensors.h"
+
+namespace genie {
+
+// Throws Error(kBadInput) naming the first parameter that is missing or differs.
+void weights_check(const Graph& graph, const SafetensorsFile& weights);
+
+}  // namespace genie

@@ -1,0 +1,70 @@
+#include "support/files.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support/error.h"
+
+namespace genie {
+
+std::string display_path(const std::string& path, bool for_output) {
+  if (path == "-") return for_output ? "<stdout>" : "<stdin>";
+  return path;
+}
+
+std::string read_file(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream buffer;
+    buffer << std::cin.rdbuf();
+    return buffer.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorKind::kIo, path + ": cannot open: " + std::strerror(errno));
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail(ErrorKind::kIo, path + ": read failed");
+  return content;
+}
+
+void write_file_atomic(const std::string& path,
+                       const std::function<void(std::ostream&)>& write) {
+  if (path == "-") {
+    write(std::cout);
+    std::cout.flush();
+    if (!std::cout) fail(ErrorKind::kIo, "<stdout>: write failed");
+    return;
+  }
+  // mkstemp in the target's directory, so the final rename stays on one file system.
+  std::string tmp = path + ".tmp.XXXXXX";
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) fail(ErrorKind::kIo, path + ": cannot create: " + std::strerror(errno));
+  ::close(fd);
+  try {
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      if (!out) fail(ErrorKind::kIo, path + ": cannot open for writing: " + std::strerror(errno));
+      write(out);
+      out.flush();
+      if (!out) fail(ErrorKind::kIo, path + ": write failed (disk full?)");
+    }
+    // mkstemp creates 0600; give the file the permissions a plain create would have.
+    mode_t mask = ::umask(0);
+    ::umask(mask);
+    ::chmod(tmp.c_str(), 0666 & ~mask);
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+      fail(ErrorKind::kIo, path + ": cannot write: " + std::strerror(errno));
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+}
+
+}  // namespace genie

@@ -1,0 +1,21 @@
+// Small pieces for writing JSON text by hand, where a file must be laid out for people
+// (one record a line) and written fast (graphs of a million nodes).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace genie {
+
+// Appends `s` as a JSON string literal (quotes included). Throws Error(kBadInput) if `s`
+// is not valid UTF-8, since no JSON reader could take it back.
+void json_append_string(std::string& out, std::string_view s);
+
+void json_append_int(std::string& out, int64_t v);
+
+// Shortest text that reads back to the same double; always has a '.', 'e' or is one of
+// the strings "inf", "-inf", "nan" (JSON has no literal for those).
+void json_append_double(std::string& out, double v);
+
+}  // namespace genie

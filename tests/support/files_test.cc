@@ -1,0 +1,92 @@
+#include "support/files.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "support/error.h"
+#include "support/json_text.h"
+
+namespace genie {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "genie-test-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+TEST(AtomicWrite, FailureLeavesNoFileAndKeepsTheOldOne) {
+  TempDir dir;
+  std::string target = (dir.path / "out.json").string();
+  EXPECT_THROW(write_file_atomic(target, [](std::ostream& out) {
+                 out << "partial";
+                 fail(ErrorKind::kRuntime, "boom");
+               }),
+               Error);
+  EXPECT_FALSE(fs::exists(target));
+  write_file_atomic(target, [](std::ostream& out) { out << "old"; });
+  EXPECT_THROW(write_file_atomic(target, [](std::ostream& out) { fail(ErrorKind::kRuntime, "boom"); }), Error);
+  EXPECT_EQ(read_file(target), "old");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator{}), 1);  // no temporaries
+}
+
+TEST(AtomicWrite, UnwritableDirectoryIsAnIoError) {
+  try {
+    write_file_atomic("/nonexistent-dir/x.json", [](std::ostream& out) { out << "x"; });
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/x.json"), std::string::npos);
+  }
+}
+
+TEST(ReadFile, MissingFileNamesIt) {
+  try {
+    read_file("/nonexistent/graph.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_STREQ(e.what(), "/nonexistent/graph.json: cannot open: No such file or directory");
+  }
+}
+
+TEST(JsonText, Strings) {
+  std::string out;
+  json_append_string(out, "a\"b\\c\n\x01\xc3\xa9");
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\"");
+  for (const char* bad : {"\xff", "\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80"}) {
+    std::string o;
+    EXPECT_THROW(json_append_string(o, bad), Error) << bad;
+  }
+}
+
+TEST(JsonText, DoublesRoundTripAndLookLikeFloats) {
+  std::string out;
+  json_append_double(out, 1.0);
+  out += ' ';
+  json_append_double(out, 0.1);
+  out += ' ';
+  json_append_double(out, -1e300);
+  out += ' ';
+  json_append_double(out, -0.0);
+  EXPECT_EQ(out, "1.0 0.1 -1e+300 -0.0");
+}
+
+TEST(ExitCodes, AreTheDocumentedOnes) {
+  EXPECT_EQ(exit_code_for(ErrorKind::kBadInput), 1);
+  EXPECT_EQ(exit_code_for(ErrorKind::kUsage), 2);
+  EXPECT_EQ(exit_code_for(ErrorKind::kIo), 3);
+  EXPECT_EQ(exit_code_for(ErrorKind::kUnsupported), 4);
+  EXPECT_EQ(exit_code_for(ErrorKind::kRuntime), 5);
+  EXPECT_EQ(exit_code_for(ErrorKind::kInternal), 70);
+}
+
+}  // namespace
+}  // namespace genie
