@@ -1,0 +1,484 @@
+#include "capture/capture_kernel.h"
+
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+
+#include <ATen/FunctionalTensorWrapper.h>
+#include <ATen/core/jit_type.h>
+#include <ATen/ops/empty_strided.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/library.h>
+
+#include "capture/graph_builder.h"
+#include "capture/lazy_tensor.h"
+#include "exec/aten_types.h"
+#include "support/error.h"
+
+namespace genie {
+namespace {
+
+using c10::IValue;
+
+// ---------------------------------------------------------------------------------------
+// Output types, cached by (operator, argument types and constant values)
+
+struct TensorMeta {
+  c10::ScalarType dtype;
+  std::vector<int64_t> sizes;
+  std::vector<int64_t> strides;
+};
+struct ReturnMeta {
+  bool is_list = false;
+  std::vector<TensorMeta> tensors;
+};
+using OutputMeta = std::vector<ReturnMeta>;
+
+struct ShapeCache {
+  std::unordered_map<std::string, std::shared_ptr<const OutputMeta>> entries;
+  size_t hits = 0, misses = 0;
+};
+ShapeCache& shape_cache() {
+  thread_local ShapeCache cache;
+  return cache;
+}
+
+void key_append(std::string& key, const void* data, size_t size) { key.append(static_cast<const char*>(data), size); }
+template <typename T>
+void key_put(std::string& key, T v) {
+  key_append(key, &v, sizeof v);
+}
+
+void key_tensor(std::string& key, const at::Tensor& t) {
+  if (!t.defined()) {
+    key.push_back('u');
+    return;
+  }
+  key.push_back(is_lazy(t) ? 'T' : (t.unsafeGetTensorImpl()->is_wrapped_number() ? 'w' : 'R'));
+  key_put(key, static_cast<int8_t>(t.scalar_type()));
+  key_put(key, static_cast<int8_t>(t.dim()));
+  key_append(key, t.sizes().data(), t.dim() * sizeof(int64_t));
+  key_append(key, t.strides().data(), t.dim() * sizeof(int64_t));
+}
+
+// Appends what decides the output types. Returns false for an argument that cannot be keyed
+// (a Generator, an unknown kind): such calls are not cached.
+bool key_ivalue(std::string& key, const IValue& v) {
+  if (v.isTensor()) {
+    key_tensor(key, v.toTensor());
+  } else if (v.isNone()) {
+    key.push_back('n');
+  } else if (v.isInt()) {
+    key.push_back('i');
+    key_put(key, v.toInt());
+  } else if (v.isDouble()) {
+    key.push_back('d');
+    key_put(key, v.toDouble());
+  } else if (v.isBool()) {
+    key.push_back(v.toBool() ? 'y' : 'f');
+  } else if (v.isIntList()) {
+    key.push_back('I');
+    auto list = v.toIntList();
+    key_put(key, list.size());
+    for (int64_t x : list) key_put(key, x);
+  } else if (v.isTensorList()) {
+    key.push_back('L');
+    auto list = v.toTensorList();
+    key_put(key, list.size());
+    for (const at::Tensor& t : list) key_tensor(key, t);
+  } else if (v.isOptionalTensorList()) {
+    key.push_back('O');
+    auto list = v.toOptionalTensorList();
+    key_put(key, list.size());
+    for (const std::optional<at::Tensor>& t : list) key_tensor(key, t.has_value() ? *t : at::Tensor());
+  } else if (v.isDoubleList()) {
+    key.push_back('D');
+    auto list = v.toDoubleList();
+    key_put(key, list.size());
+    for (double x : list) key_put(key, x);
+  } else if (v.isBoolList()) {
+    key.push_back('B');
+    auto list = v.toBoolList();
+    key_put(key, list.size());
+    for (bool x : list) key.push_back(x ? '1' : '0');
+  } else if (v.isString()) {
+    key.push_back('s');
+    const std::string& s = v.toStringRef();
+    key_put(key, s.size());
+    key += s;
+  } else if (v.isDevice()) {
+    key.push_back('v');
+    key_put(key, static_cast<int16_t>(v.toDevice().type()));
+    key_put(key, v.toDevice().index());
+  } else if (v.isComplexDouble()) {
+    key.push_back('c');
+    key_put(key, v.toComplexDouble());
+  } else if (v.isSymInt() && !v.toSymInt().is_symbolic()) {
+    key.push_back('i');
+    key_put(key, v.toSymInt().as_int_unchecked());
+  } else {
+    return false;
+  }
+  return true;
+}
+
+at::Tensor to_meta(const at::Tensor& t) {
+  if (!t.defined()) return t;
+  at::Tensor meta = at::empty_strided(t.sizes(), t.strides(), at::TensorOptions().dtype(t.scalar_type()).device(c10::kMeta));
+  if (t.unsafeGetTensorImpl()->is_wrapped_number()) meta.unsafeGetTensorImpl()->set_wrapped_number(true);
+  return meta;
+}
+
+// The argument list with every tensor replaced by `convert(tensor)` and every device of
+// ours by `device`.
+template <typename Convert>
+std::vector<IValue> map_tensors(c10::ArrayRef<IValue> args, Convert&& convert, const c10::Device& device) {
+  std::vector<IValue> out;
+  out.reserve(args.size());
+  for (const IValue& v : args) {
+    if (v.isTensor()) {
+      out.emplace_back(convert(v.toTensor()));
+    } else if (v.isTensorList()) {
+      std::vector<at::Tensor> list;
+      for (const at::Tensor& t : v.toTensorList()) list.push_back(convert(t));
+      out.emplace_back(std::move(list));
+    } else if (v.isOptionalTensorList()) {
+      c10::List<std::optional<at::Tensor>> list;
+      for (const std::optional<at::Tensor>& t : v.toOptionalTensorList())
+        list.push_back(t.has_value() ? std::optional<at::Tensor>(convert(*t)) : std::nullopt);
+      out.emplace_back(std::move(list));
+    } else if (v.isDevice() && v.toDevice().type() == c10::DeviceType::PrivateUse1) {
+      out.emplace_back(device);
+    } else {
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+OutputMeta output_meta_of(const std::vector<IValue>& returns) {
+  OutputMeta meta;
+  for (const IValue& r : returns) {
+    ReturnMeta rm;
+    auto describe = [](const at::Tensor& t) {
+      return TensorMeta{t.scalar_type(), t.sizes().vec(), t.strides().vec()};
+    };
+    if (r.isTensor()) {
+      rm.tensors.push_back(describe(r.toTensor()));
+    } else if (r.isTensorList()) {
+      rm.is_list = true;
+      for (const at::Tensor& t : r.toTensorList()) rm.tensors.push_back(describe(t));
+    } else {
+      fail(ErrorKind::kInternal, "an operator returned a non-tensor where a tensor was expected");
+    }
+    meta.push_back(std::move(rm));
+  }
+  return meta;
+}
+
+// Runs the operator on Meta tensors; nullptr when it has no Meta kernel or the output
+// shape depends on data.
+std::shared_ptr<const OutputMeta> infer_on_meta(const c10::OperatorHandle& op, c10::ArrayRef<IValue> args) {
+  std::vector<IValue> stack = map_tensors(args, to_meta, c10::Device(c10::kMeta));
+  try {
+    op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::Meta), &stack);
+  } catch (const c10::Error&) {
+    return nullptr;
+  }
+  return std::make_shared<const OutputMeta>(output_meta_of(stack));
+}
+
+// ---------------------------------------------------------------------------------------
+// Arguments
+
+[[noreturn]] void unsupported(const c10::OperatorHandle& op, const std::string& what) {
+  TORCH_CHECK_NOT_IMPLEMENTED(false, "genie: cannot capture ", toString(op.operator_name()), ": ", what);
+  std::abort();  // unreachable
+}
+
+GraphBuilder& builder_of(const at::Tensor& t) { return *lazy_impl(t)->graph(); }
+
+// The graph the call is recorded into: the one its LazyTensors belong to.
+GraphBuilder& graph_for(const c10::OperatorHandle& op, c10::ArrayRef<IValue> args) {
+  GraphBuilder* found = nullptr;
+  auto visit = [&](const at::Tensor& t) {
+    if (!t.defined() || !is_lazy(t)) return;
+    GraphBuilder* g = &builder_of(t);
+    if (found && found != g) unsupported(op, "its arguments are LazyTensors of two different graphs");
+    found = g;
+  };
+  for (const IValue& v : args) {
+    if (v.isTensor()) visit(v.toTensor());
+    else if (v.isTensorList())
+      for (const at::Tensor& t : v.toTensorList()) visit(t);
+    else if (v.isOptionalTensorList())
+      for (const std::optional<at::Tensor>& t : v.toOptionalTensorList())
+        if (t.has_value()) visit(*t);
+  }
+  return found ? *found : GraphBuilder::current();
+}
+
+ValueId value_of(GraphBuilder& graph, const at::Tensor& t) {
+  if (LazyTensorImpl* impl = lazy_impl(t)) return impl->value();
+  return graph.constant_for(t);
+}
+
+Argument to_argument(GraphBuilder& graph, const c10::OperatorHandle& op, const c10::Argument& schema_arg,
+                     const IValue& v) {
+  Argument arg;
+  arg.name = schema_arg.name();
+  const c10::TypePtr& real = schema_arg.real_type();
+  c10::TypePtr base = real;
+  if (auto opt = real->cast<c10::OptionalType>()) base = opt->getElementType();
+  if (v.isNone()) {
+    arg.value = std::monostate{};
+  } else if (v.isTensor()) {
+    arg.value = TensorRef{value_of(graph, v.toTensor())};
+  } else if (v.isTensorList()) {
+    TensorListRef list;
+    for (const at::Tensor& t : v.toTensorList()) list.values.push_back(value_of(graph, t));
+    arg.value = std::move(list);
+  } else if (v.isOptionalTensorList()) {
+    TensorListRef list;
+    for (const std::optional<at::Tensor>& t : v.toOptionalTensorList())
+      list.values.push_back(t.has_value() && t->defined() ? value_of(graph, *t) : kNoValue);
+    arg.value = std::move(list);
+  } else if (v.isInt()) {
+    switch (base->kind()) {
+      case c10::TypeKind::ScalarTypeType: arg.value = to_dtype(static_cast<c10::ScalarType>(v.toInt())); break;
+      case c10::TypeKind::LayoutType: arg.value = to_layout(static_cast<c10::Layout>(v.toInt())); break;
+      case c10::TypeKind::MemoryFormatType:
+        arg.value = to_memory_format(static_cast<c10::MemoryFormat>(v.toInt()));
+        break;
+      default: arg.value = v.toInt();
+    }
+  } else if (v.isSymInt()) {
+    if (v.toSymInt().is_symbolic()) unsupported(op, "symbolic sizes are not supported");
+    arg.value = v.toSymInt().as_int_unchecked();
+  } else if (v.isDouble()) {
+    arg.value = v.toDouble();
+  } else if (v.isBool()) {
+    arg.value = v.toBool();
+  } else if (v.isIntList()) {
+    arg.value = v.toIntVector();
+  } else if (v.isSymIntList()) {
+    std::vector<int64_t> ints;
+    for (const c10::SymInt& s : v.toSymIntList()) {
+      if (s.is_symbolic()) unsupported(op, "symbolic sizes are not supported");
+      ints.push_back(s.as_int_unchecked());
+    }
+    arg.value = std::move(ints);
+  } else if (v.isDoubleList()) {
+    arg.value = v.toDoubleVector();
+  } else if (v.isBoolList()) {
+    std::vector<bool> bools;
+    for (bool b : v.toBoolList()) bools.push_back(b);
+    arg.value = std::move(bools);
+  } else if (v.isString()) {
+    arg.value = v.toStringRef();
+  } else if (v.isDevice()) {
+    arg.value = Device{v.toDevice().str()};
+  } else if (v.isComplexDouble()) {
+    auto c = v.toComplexDouble();
+    arg.value = std::complex<double>(c.real(), c.imag());
+  } else if (v.isGenerator()) {
+    unsupported(op, "argument \"" + schema_arg.name() + "\" is a torch.Generator, which a graph cannot hold");
+  } else {
+    unsupported(op, "argument \"" + schema_arg.name() + "\" has type " + v.tagKind() +
+                        ", which a graph cannot hold");
+  }
+  return arg;
+}
+
+// ---------------------------------------------------------------------------------------
+// The three ways a call is handled
+
+bool returns_only_tensors(const c10::FunctionSchema& schema) {
+  for (const c10::Argument& r : schema.returns()) {
+    const c10::TypePtr& t = r.type();
+    bool tensor = t->kind() == c10::TypeKind::TensorType;
+    bool tensor_list = false;
+    if (auto list = t->cast<c10::ListType>()) tensor_list = list->getElementType()->kind() == c10::TypeKind::TensorType;
+    if (!tensor && !tensor_list) return false;
+  }
+  return true;
+}
+
+// The result must be real: a non-tensor result (.item()), a result on another device
+// (.cpu()), or a write into a real tensor (copy_ from a LazyTensor into a CPU tensor).
+bool result_leaves_device(const c10::FunctionSchema& schema, c10::ArrayRef<IValue> args) {
+  if (!returns_only_tensors(schema)) return true;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const IValue& v = args[i];
+    if (v.isDevice() && v.toDevice().type() != c10::DeviceType::PrivateUse1) return true;
+    const c10::AliasInfo* alias = schema.arguments()[i].alias_info();
+    if (alias && alias->isWrite() && v.isTensor() && v.toTensor().defined() && !is_lazy(v.toTensor())) return true;
+  }
+  return false;
+}
+
+// Runs the call on real tensors (LazyTensors materialised on the backing device).
+std::vector<IValue> run_for_real(GraphBuilder& graph, const c10::OperatorHandle& op, c10::ArrayRef<IValue> args) {
+  const c10::Device device = graph.options().device;
+  std::vector<IValue> stack = map_tensors(
+      args, [&](const at::Tensor& t) { return t.defined() && is_lazy(t) ? graph.materialize(t) : t; }, device);
+  op.callBoxed(&stack);
+  return stack;
+}
+
+// The functional operator an in-place one stands for (aten::add_.Tensor -> aten::add.Tensor).
+std::optional<c10::OperatorHandle> functional_twin(const c10::FunctionSchema& schema) {
+  const std::string& name = schema.name();
+  if (name.empty() || name.back() != '_') return std::nullopt;
+  return c10::Dispatcher::singleton().findSchema({name.substr(0, name.size() - 1), schema.overload_name()});
+}
+
+// Index of the argument a return aliases and writes (an in-place or out= result), or -1.
+int written_argument(const c10::FunctionSchema& schema, size_t return_index) {
+  const c10::AliasInfo* ret = schema.returns()[return_index].alias_info();
+  if (!ret) return -1;
+  for (size_t i = 0; i < schema.arguments().size(); ++i) {
+    const c10::AliasInfo* a = schema.arguments()[i].alias_info();
+    if (a && a->isWrite() && a->beforeSets() == ret->beforeSets()) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::jit::Stack* stack) {
+  const c10::FunctionSchema& schema = op.schema();
+  const size_t num_args = schema.arguments().size();
+  c10::ArrayRef<IValue> args = torch::jit::last(*stack, num_args);
+  GraphBuilder& graph = graph_for(op, args);
+  try {
+    if (result_leaves_device(schema, args)) {
+      std::vector<IValue> results = run_for_real(graph, op, args);
+      for (const IValue& v : args)
+        if (v.isTensor() && is_lazy(v.toTensor())) graph.note_materialization(lazy_impl(v.toTensor())->value(), schema.name());
+      torch::jit::drop(*stack, num_args);
+      for (IValue& r : results) stack->push_back(std::move(r));
+      return;
+    }
+
+    // In-place operators are recorded as their functional twin, and the written tensor is
+    // pointed at the result (the graph stays pure dataflow).
+    const bool in_place = !schema.returns().empty() && written_argument(schema, 0) >= 0;
+    std::optional<c10::OperatorHandle> twin;
+    if (in_place) {
+      twin = functional_twin(schema);
+      if (!twin || written_argument(schema, 0) != 0)
+        unsupported(op, "it writes into its arguments and has no functional form; capture it under "
+                        "functionalization (tensors from genie's API are)");
+    }
+    const c10::OperatorHandle& recorded = in_place ? *twin : op;
+
+    // Output types: cache, else Meta execution, else real execution.
+    std::string key;
+    key.reserve(128);
+    key_put(key, &recorded.schema());
+    bool cacheable = true;
+    for (const IValue& v : args) cacheable = cacheable && key_ivalue(key, v);
+    ShapeCache& cache = shape_cache();
+    std::shared_ptr<const OutputMeta> meta;
+    if (cacheable) {
+      auto it = cache.entries.find(key);
+      if (it != cache.entries.end()) {
+        meta = it->second;
+        ++cache.hits;
+      }
+    }
+    std::vector<IValue> real_results;
+    if (!meta) {
+      ++cache.misses;
+      meta = infer_on_meta(recorded, args);
+      if (meta) {
+        if (cacheable) cache.entries.emplace(std::move(key), meta);
+      } else {
+        // No Meta kernel, or a shape that depends on data (nonzero): compute it. The
+        // graph keeps the node, specialised to the shape seen.
+        real_results = run_for_real(graph, recorded, args);
+        meta = std::make_shared<const OutputMeta>(output_meta_of(real_results));
+      }
+    }
+
+    Node node;
+    node.op = recorded.schema().name();
+    node.overload = recorded.schema().overload_name();
+    node.inputs.reserve(num_args);
+    for (size_t i = 0; i < num_args; ++i)
+      node.inputs.push_back(to_argument(graph, op, schema.arguments()[i], args[i]));
+    if (!real_results.empty()) node.annotations = {{"shape_from", "execution"}};
+
+    std::vector<IValue> outputs;
+    outputs.reserve(meta->size());
+    const bool wrap = !c10::impl::tls_is_dispatch_key_excluded(c10::DispatchKey::Functionalize);
+    for (size_t r = 0; r < meta->size(); ++r) {
+      const ReturnMeta& rm = (*meta)[r];
+      Output out;
+      out.is_list = rm.is_list;
+      std::vector<at::Tensor> tensors;
+      for (size_t k = 0; k < rm.tensors.size(); ++k) {
+        const TensorMeta& tm = rm.tensors[k];
+        TensorType type;
+        type.dtype = to_dtype(tm.dtype);
+        type.shape = tm.sizes;
+        if (tm.strides != contiguous_strides(tm.sizes)) type.strides = tm.strides;
+        ValueId v = graph.add_value(type);
+        out.values.push_back(v);
+        if (!real_results.empty())
+          graph.remember(v, rm.is_list ? real_results[r].toTensorVector()[k] : real_results[r].toTensor());
+        if (in_place) continue;
+        at::Tensor t = graph.make_lazy(v, tm.dtype, tm.sizes, tm.strides);
+        tensors.push_back(wrap ? at::functionalization::impl::to_functional_tensor(t) : t);
+      }
+      node.outputs.push_back(std::move(out));
+      if (in_place) continue;
+      if (rm.is_list) outputs.emplace_back(std::move(tensors));
+      else outputs.emplace_back(std::move(tensors[0]));
+    }
+    if (in_place) {
+      const at::Tensor& self = args[0].toTensor();
+      lazy_impl(self)->rebind(node.outputs[0].values[0]);
+      outputs.emplace_back(self);
+    }
+    graph.add_node(std::move(node));
+    torch::jit::drop(*stack, num_args);
+    for (IValue& o : outputs) stack->push_back(std::move(o));
+  } catch (const Error& e) {
+    // genie errors cross PyTorch's dispatcher as c10 errors, so callers see one kind.
+    TORCH_CHECK(false, "genie: ", toString(op.operator_name()), ": ", e.what());
+  }
+}
+
+size_t register_capture_kernels() {
+  static std::vector<std::unique_ptr<torch::Library>> libraries;
+  static std::unordered_map<std::string, torch::Library*> by_namespace;
+  auto& dispatcher = c10::Dispatcher::singleton();
+  size_t count = 0;
+  for (const c10::OperatorName& name : dispatcher.getAllOpNames()) {
+    auto op = dispatcher.findOp(name);
+    if (!op || op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1)) continue;
+    if (!op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutograd) &&
+        !op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutogradNonFunctional))
+      continue;
+    std::string ns = name.name.substr(0, name.name.find("::"));
+    torch::Library*& lib = by_namespace[ns];
+    if (!lib) {
+      libraries.push_back(std::make_unique<torch::Library>(torch::Library::IMPL, ns, c10::DispatchKey::PrivateUse1,
+                                                           __FILE__, __LINE__));
+      lib = libraries.back().get();
+    }
+    std::string qualified = name.overload_name.empty() ? name.name : name.name + "." + name.overload_name;
+    lib->impl(qualified.c_str(), torch::CppFunction::makeFromBoxedFunction<&capture_kernel>());
+    ++count;
+  }
+  return count;
+}
+
+ShapeCacheStats shape_cache_stats() {
+  const ShapeCache& cache = shape_cache();
+  return {cache.hits, cache.misses, cache.entries.size()};
+}
+
+}  // namespace genie

@@ -1,0 +1,59 @@
+#include "capture/device.h"
+
+#include <mutex>
+
+#include <c10/core/DeviceType.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <torch/library.h>
+
+#include "capture/capture_kernel.h"
+
+namespace genie {
+namespace {
+
+// The device has no streams or memory of its own; guards only need to exist and agree.
+struct LazyGuardImpl final : public c10::impl::DeviceGuardImplInterface {
+  c10::DeviceType type() const override { return c10::DeviceType::PrivateUse1; }
+  c10::Device exchangeDevice(c10::Device device) const override {
+    c10::Device old = current_;
+    current_ = device;
+    return old;
+  }
+  c10::Device getDevice() const override { return current_; }
+  void setDevice(c10::Device device) const override { current_ = device; }
+  void uncheckedSetDevice(c10::Device device) const noexcept override { current_ = device; }
+  c10::Stream getStream(c10::Device device) const override { return c10::Stream(c10::Stream::DEFAULT, device); }
+  c10::Stream exchangeStream(c10::Stream stream) const override {
+    return c10::Stream(c10::Stream::DEFAULT, stream.device());
+  }
+  c10::DeviceIndex deviceCount() const noexcept override { return 1; }
+
+ private:
+  static thread_local c10::Device current_;
+};
+thread_local c10::Device LazyGuardImpl::current_ = c10::Device(c10::DeviceType::PrivateUse1, 0);
+
+C10_REGISTER_GUARD_IMPL(PrivateUse1, LazyGuardImpl);
+
+}  // namespace
+
+c10::Device remote_accelerator(c10::DeviceIndex index) { return c10::Device(c10::DeviceType::PrivateUse1, index); }
+
+void register_device() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (c10::get_privateuse1_backend() != kDeviceName) c10::register_privateuse1_backend(kDeviceName);
+    register_capture_kernels();
+  });
+}
+
+namespace {
+// Loading the library is registering the device (dlopen, torch.ops.load_library).
+const bool registered = (register_device(), true);
+}  // namespace
+
+}  // namespace genie
+
+TORCH_LIBRARY_IMPL(_, PrivateUse1, m) {
+  m.fallback(torch::CppFunction::makeFromBoxedFunction<&genie::capture_kernel>());
+}

@@ -1,0 +1,125 @@
+#include "capture/graph_builder.h"
+
+#include <ATen/FunctionalTensorWrapper.h>
+
+#include "capture/device.h"
+#include "capture/lazy_tensor.h"
+#include "exec/aten_types.h"
+#include "support/error.h"
+
+namespace genie {
+namespace {
+
+std::shared_ptr<GraphBuilder>& current_slot() {
+  thread_local std::shared_ptr<GraphBuilder> current;
+  return current;
+}
+
+}  // namespace
+
+GraphBuilder& GraphBuilder::current() {
+  std::shared_ptr<GraphBuilder>& slot = current_slot();
+  if (!slot) slot = std::make_shared<GraphBuilder>();
+  return *slot;
+}
+
+GraphBuilder::GraphBuilder(ExecOptions options) : options_(std::move(options)) {}
+
+ValueId GraphBuilder::add_value(const TensorType& type) {
+  ValueId id = graph_.add_value(type);
+  real_.emplace_back();
+  return id;
+}
+
+NodeId GraphBuilder::add_node(Node node) { return graph_.add_node(std::move(node)); }
+
+at::Tensor GraphBuilder::make_lazy(ValueId value, c10::ScalarType dtype, c10::IntArrayRef sizes,
+                                   c10::IntArrayRef strides) {
+  return at::Tensor(c10::make_intrusive<LazyTensorImpl>(shared_from_this(), value, dtype, sizes, strides,
+                                                        remote_accelerator(0)));
+}
+
+namespace {
+
+// Real tensors entering the graph must be plain dense tensors we can store and replay.
+void check_real(const at::Tensor& real, const std::string& what) {
+  if (!real.defined()) fail(ErrorKind::kUsage, what + ": the tensor is undefined");
+  if (is_lazy(real)) fail(ErrorKind::kUsage, what + ": the tensor is already a LazyTensor");
+  if (real.layout() != c10::kStrided) fail(ErrorKind::kUnsupported, what + ": only dense (strided) tensors can enter a graph");
+}
+
+at::Tensor wrap_for_user(const at::Tensor& lazy) { return at::functionalization::impl::to_functional_tensor(lazy); }
+
+}  // namespace
+
+at::Tensor GraphBuilder::add_input(const at::Tensor& real, const std::string& name) {
+  check_real(real, "input \"" + name + "\"");
+  ValueId v = graph_.add_input(name, tensor_type_of(real));
+  real_.push_back(real);
+  return wrap_for_user(make_lazy(v, real.scalar_type(), real.sizes(), real.strides()));
+}
+
+at::Tensor GraphBuilder::add_parameter(const at::Tensor& real, const std::string& name, Residency residency) {
+  check_real(real, "parameter \"" + name + "\"");
+  if (!residency_is_stored(residency)) fail(ErrorKind::kUsage, "parameter \"" + name + "\": residency must be stored");
+  ValueId v = graph_.add_parameter(name, tensor_type_of(real), residency);
+  real_.push_back(real);
+  constants_[real.unsafeGetTensorImpl()] = v;
+  return wrap_for_user(make_lazy(v, real.scalar_type(), real.sizes(), real.strides()));
+}
+
+ValueId GraphBuilder::constant_for(const at::Tensor& real) {
+  auto it = constants_.find(real.unsafeGetTensorImpl());
+  if (it != constants_.end()) return it->second;
+  check_real(real, "a constant");
+  // A real tensor an operator reads keeps its data here; a 0-dim CPU tensor (a wrapped
+  // number) is a value like any other.
+  ValueId v = graph_.add_parameter("constant." + std::to_string(constant_count_++), tensor_type_of(real),
+                                   Residency::kConstant);
+  real_.push_back(real);
+  constants_[real.unsafeGetTensorImpl()] = v;
+  return v;
+}
+
+void GraphBuilder::add_output(const std::string& name, const at::Tensor& lazy) {
+  LazyTensorImpl* impl = lazy_impl(lazy);
+  if (!impl) fail(ErrorKind::kUsage, "output \"" + name + "\" is not a LazyTensor");
+  if (impl->graph().get() != this) fail(ErrorKind::kUsage, "output \"" + name + "\" belongs to another graph");
+  if (at::functionalization::impl::isFunctionalTensor(lazy)) at::functionalization::impl::sync(lazy);
+  graph_.add_output(name, lazy_impl(lazy)->value());
+}
+
+void GraphBuilder::remember(ValueId value, const at::Tensor& real) { real_[value] = real; }
+
+void GraphBuilder::note_materialization(ValueId value, const std::string& op) {
+  if (graph_.annotations.is_null()) graph_.annotations = nlohmann::json::object();
+  graph_.annotations["materialized"].push_back(
+      {{"value", value}, {"op", op}, {"device", options_.device.str()}, {"after_node", graph_.nodes.size()}});
+}
+
+at::Tensor GraphBuilder::materialize(const at::Tensor& lazy) {
+  if (at::functionalization::impl::isFunctionalTensor(lazy)) at::functionalization::impl::sync(lazy);
+  LazyTensorImpl* impl = lazy_impl(lazy);
+  if (!impl) fail(ErrorKind::kUsage, "materialize: not a LazyTensor");
+  if (impl->graph().get() != this) return impl->graph()->materialize(lazy);
+  const ValueId target = impl->value();
+  if (real_[target].defined()) return real_[target];
+  // Every known value stays known: later materialisations start from here.
+  std::vector<ValueId> wanted{target};
+  Plan plan = Plan::compile(graph_, wanted, options_, [&](ValueId v) { return real_[v].defined(); });
+  at::Tensor result = plan.run([&](ValueId v) {
+    const at::Tensor& t = real_[v];
+    return t.device() == options_.device ? t : t.to(options_.device);
+  })[0];
+  real_[target] = result;
+  return result;
+}
+
+CaptureScope::CaptureScope(ExecOptions options)
+    : builder_(std::make_shared<GraphBuilder>(std::move(options))), previous_(current_slot()) {
+  current_slot() = builder_;
+}
+
+CaptureScope::~CaptureScope() { current_slot() = previous_; }
+
+}  // namespace genie

@@ -1,0 +1,91 @@
+// Where captured operations go. Each thread has a current GraphBuilder: the innermost live
+// CaptureScope's, or else a default one per thread. Operations on LazyTensors are recorded
+// into the graph their inputs belong to; factories into the current one.
+//
+//   genie::CaptureScope scope;                       // a fresh graph for this thread
+//   auto x = scope.builder().add_input(torch::randn({2, 3}), "x");
+//   auto y = (x + 1).relu();
+//   scope.builder().add_output("y", y);
+//   const genie::Graph& g = scope.builder().graph(); // nodes in topological order
+//   at::Tensor real = y.cpu();                       // runs the graph (materialisation)
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "exec/plan.h"
+#include "graph/graph.h"
+
+namespace genie {
+
+class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
+ public:
+  // The current builder of this thread.
+  static GraphBuilder& current();
+
+  explicit GraphBuilder(ExecOptions options = {});
+
+  // The graph so far; nodes are in topological order by construction.
+  const Graph& graph() const { return graph_; }
+
+  // A real tensor enters the graph as a named input (supplied on every run) or a named
+  // parameter/buffer/constant (stored in the weights file). The data is not copied: the
+  // builder keeps a reference, for materialisation and for writing weights. Returns the
+  // LazyTensor that stands for it.
+  at::Tensor add_input(const at::Tensor& real, const std::string& name);
+  at::Tensor add_parameter(const at::Tensor& real, const std::string& name,
+                           Residency residency = Residency::kParameter);
+  // Names a LazyTensor of this graph as an output.
+  void add_output(const std::string& name, const at::Tensor& lazy);
+
+  // The value of a LazyTensor of this graph, computed on the backing device by running the
+  // subgraph that produces it (results are kept, so later materialisations reuse them).
+  at::Tensor materialize(const at::Tensor& lazy);
+  // The device materialisation runs on (CPU unless set; e.g. cuda:0).
+  void set_backing_device(c10::Device device) { options_.device = device; }
+  const ExecOptions& options() const { return options_; }
+
+  // The real tensor behind a stored value (parameter, buffer, constant) or input.
+  const at::Tensor& stored_tensor(ValueId value) const { return real_[value]; }
+
+  // --- used by the capture kernel -------------------------------------------------------
+  // The value of a real (non-lazy) tensor used as an operator argument: a constant, added
+  // once per tensor.
+  ValueId constant_for(const at::Tensor& real);
+  ValueId add_value(const TensorType& type);
+  NodeId add_node(Node node);
+  // A new LazyTensor for `value`, with the given sizes and strides.
+  at::Tensor make_lazy(ValueId value, c10::ScalarType dtype, c10::IntArrayRef sizes, c10::IntArrayRef strides);
+  // Records that a real value was computed for `value` (shape inference by execution).
+  void remember(ValueId value, const at::Tensor& real);
+  // Notes in the graph's annotations that a value was materialised, by which operator.
+  void note_materialization(ValueId value, const std::string& op);
+
+ private:
+  ExecOptions options_;
+  Graph graph_;
+  std::vector<at::Tensor> real_;  // by ValueId: inputs, stored values, materialised values
+  std::unordered_map<const c10::TensorImpl*, ValueId> constants_;
+  size_t constant_count_ = 0;
+};
+
+// A fresh graph for this thread while the scope lives (scopes nest).
+class CaptureScope {
+ public:
+  explicit CaptureScope(ExecOptions options = {});
+  ~CaptureScope();
+  CaptureScope(const CaptureScope&) = delete;
+  CaptureScope& operator=(const CaptureScope&) = delete;
+
+  GraphBuilder& builder() { return *builder_; }
+
+ private:
+  std::shared_ptr<GraphBuilder> builder_;
+  std::shared_ptr<GraphBuilder> previous_;
+};
+
+}  // namespace genie
