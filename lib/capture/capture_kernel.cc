@@ -230,7 +230,7 @@ Argument to_argument(GraphBuilder& graph, const c10::OperatorHandle& op, const c
   const c10::TypePtr& real = schema_arg.real_type();
   c10::TypePtr base = real;
   if (auto opt = real->cast<c10::OptionalType>()) base = opt->getElementType();
-  if (v.isNone()) {
+  if (v.isNone() || (v.isTensor() && !v.toTensor().defined())) {  // an absent Tensor? may come as either
     arg.value = std::monostate{};
   } else if (v.isTensor()) {
     arg.value = TensorRef{value_of(graph, v.toTensor())};

@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/detail/PrivateUse1HooksInterface.h>
 #include <c10/core/DeviceType.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/library.h>
@@ -35,6 +37,21 @@ thread_local c10::Device LazyGuardImpl::current_ = c10::Device(c10::DeviceType::
 
 C10_REGISTER_GUARD_IMPL(PrivateUse1, LazyGuardImpl);
 
+// PyTorch asks every registered device for these (torch.manual_seed seeds each device's
+// generator). Random operators on LazyTensors are recorded, not run, so the generator only
+// has to exist; replay draws from the backing device's own.
+struct LazyHooks final : public at::PrivateUse1HooksInterface {
+  bool isBuilt() const override { return true; }
+  bool isAvailable() const override { return true; }
+  const at::Generator& getDefaultGenerator(c10::DeviceIndex) const override {
+    static at::Generator generator = at::detail::createCPUGenerator();
+    return generator;
+  }
+  at::Generator getNewGenerator(c10::DeviceIndex) const override { return at::detail::createCPUGenerator(); }
+  bool hasPrimaryContext(c10::DeviceIndex) const override { return true; }
+  at::Device getDeviceFromPtr(void*) const override { return c10::Device(c10::DeviceType::PrivateUse1, 0); }
+};
+
 }  // namespace
 
 c10::Device remote_accelerator(c10::DeviceIndex index) { return c10::Device(c10::DeviceType::PrivateUse1, index); }
@@ -43,6 +60,10 @@ void register_device() {
   static std::once_flag once;
   std::call_once(once, [] {
     if (c10::get_privateuse1_backend() != kDeviceName) c10::register_privateuse1_backend(kDeviceName);
+    if (!at::isPrivateUse1HooksRegistered()) {
+      static LazyHooks hooks;
+      at::RegisterPrivateUse1HooksInterface(&hooks);
+    }
     register_capture_kernels();
   });
 }
