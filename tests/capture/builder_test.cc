@@ -1,0 +1,175 @@
+// GraphBuilder scopes, threads, materialisation records, and clear errors.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <thread>
+
+#include "capture/capture_kernel.h"
+#include "capture/device.h"
+#include "capture/graph_builder.h"
+#include "capture/lazy_tensor.h"
+#include "graph/validate.h"
+
+namespace genie {
+namespace {
+
+TEST(CaptureScope, NestsAndRestoresTheCurrentBuilder) {
+  GraphBuilder* outer_default = &GraphBuilder::current();
+  {
+    CaptureScope a;
+    EXPECT_EQ(&GraphBuilder::current(), &a.builder());
+    {
+      CaptureScope b;
+      EXPECT_EQ(&GraphBuilder::current(), &b.builder());
+      at::Tensor t = at::zeros({2}, at::TensorOptions().device(remote_accelerator()));
+      EXPECT_EQ(b.builder().graph().nodes.size(), 1u);
+      EXPECT_EQ(a.builder().graph().nodes.size(), 0u);
+    }
+    EXPECT_EQ(&GraphBuilder::current(), &a.builder());
+  }
+  EXPECT_EQ(&GraphBuilder::current(), outer_default);
+}
+
+TEST(CaptureScope, OperationsFollowTheirInputsGraph) {
+  at::Tensor kept;
+  std::shared_ptr<const Graph> graph_of_a;
+  CaptureScope a;
+  at::Tensor x = a.builder().add_input(at::ones({3}), "x");
+  {
+    CaptureScope b;
+    kept = x * 2;  // recorded in a's graph: x belongs to it
+    EXPECT_EQ(b.builder().graph().nodes.size(), 0u);
+  }
+  EXPECT_EQ(a.builder().graph().nodes.back().qualified_name(), "aten::mul.Scalar");
+  EXPECT_TRUE(at::equal(kept.cpu(), at::full({3}, 2.0)));
+}
+
+TEST(CaptureScope, TwoThreadsCaptureIndependentGraphs) {
+  constexpr int kOps = 2000;
+  auto work = [&](double scale, std::vector<std::string>* ops, at::Tensor* result) {
+    CaptureScope scope;
+    at::Tensor x = scope.builder().add_input(at::ones({4}), "x");
+    for (int i = 0; i < kOps; ++i) x = (i % 2) ? x * scale : x + scale;
+    *result = x.cpu();
+    for (const Node& n : scope.builder().graph().nodes) ops->push_back(n.qualified_name());
+    graph_validate(scope.builder().graph());
+  };
+  std::vector<std::string> ops1, ops2;
+  at::Tensor r1, r2;
+  std::thread t1(work, 1.0, &ops1, &r1), t2(work, 0.5, &ops2, &r2);
+  t1.join();
+  t2.join();
+  ASSERT_EQ(ops1.size(), size_t(kOps));
+  ASSERT_EQ(ops2.size(), size_t(kOps));
+  EXPECT_EQ(ops1[0], "aten::add.Scalar");
+  EXPECT_EQ(ops1[1], "aten::mul.Scalar");
+  EXPECT_TRUE(at::allclose(r1, at::full({4}, 1.0 + kOps / 2)));
+  double expected = 1.0;
+  for (int i = 0; i < kOps; ++i) expected = (i % 2) ? expected * 0.5 : expected + 0.5;
+  EXPECT_TRUE(at::allclose(r2, at::full({4}, expected)));
+}
+
+TEST(Materialisation, DataDependentControlFlowIsRecorded) {
+  CaptureScope scope;
+  at::Tensor x = scope.builder().add_input(at::tensor({1.0f, -2.0f, 3.0f}), "x");
+  at::Tensor y = x.sum().item<float>() > 0 ? x.relu() : x.neg();
+  at::Tensor z = y * 2;
+  EXPECT_TRUE(at::equal(z.cpu(), at::tensor({2.0f, 0.0f, 6.0f})));
+  const auto& annotations = scope.builder().graph().annotations;
+  ASSERT_TRUE(annotations.contains("materialized"));
+  const auto& first = annotations["materialized"][0];
+  EXPECT_EQ(first["op"], "aten::_local_scalar_dense");
+  EXPECT_EQ(first["device"], "cpu");
+  EXPECT_EQ(first["after_node"], 1);  // after the sum
+  // The branch taken is what the graph holds.
+  std::vector<std::string> ops;
+  for (const Node& n : scope.builder().graph().nodes) ops.push_back(n.qualified_name());
+  EXPECT_EQ(ops, (std::vector<std::string>{"aten::sum", "aten::relu", "aten::mul.Scalar"}));
+}
+
+TEST(Materialisation, PrintingShowsValues) {
+  CaptureScope scope;
+  at::Tensor x = scope.builder().add_input(at::tensor({1.5f, 2.5f}), "x");
+  std::ostringstream text;
+  text << (x + 1);
+  EXPECT_NE(text.str().find("2.5000"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("3.5000"), std::string::npos) << text.str();
+}
+
+TEST(Materialisation, ResultsAreKeptAndReused) {
+  CaptureScope scope;
+  at::Tensor x = scope.builder().add_input(at::arange(6, at::kFloat), "x");
+  at::Tensor y = x * 3;
+  at::Tensor first = y.cpu();
+  at::Tensor second = y.cpu();
+  EXPECT_TRUE(at::equal(first, second));
+  EXPECT_TRUE(at::equal(first, at::arange(6, at::kFloat) * 3));
+}
+
+TEST(Materialisation, DataDependentShapesAreComputed) {
+  CaptureScope scope;
+  at::Tensor x = scope.builder().add_input(at::tensor({0.0f, 1.0f, 0.0f, 2.0f}), "x");
+  at::Tensor idx = at::nonzero(x);
+  EXPECT_TRUE(is_lazy(idx));
+  EXPECT_EQ(idx.sizes(), (std::vector<int64_t>{2, 1}));  // known only by running it
+  const Node& node = scope.builder().graph().nodes.back();
+  EXPECT_EQ(node.op, "aten::nonzero");
+  EXPECT_EQ(node.annotations["shape_from"], "execution");
+}
+
+TEST(Errors, AGeneratorArgumentNamesTheOperator) {
+  CaptureScope scope;
+  at::Generator gen = at::detail::createCPUGenerator(7);
+  try {
+    at::randn({2, 2}, gen, at::TensorOptions().device(remote_accelerator()));
+    FAIL() << "no error";
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    EXPECT_NE(what.find("genie: cannot capture aten::randn.generator"), std::string::npos) << what;
+    EXPECT_NE(what.find("torch.Generator"), std::string::npos) << what;
+  }
+}
+
+TEST(Errors, ReadingDataOfALazyTensorFailsLoudly) {
+  CaptureScope scope;
+  at::Tensor x = at::zeros({2}, at::TensorOptions().device(remote_accelerator()));
+  at::Tensor inner = at::Tensor(c10::make_intrusive<LazyTensorImpl>(
+      lazy_impl(x)->graph(), lazy_impl(x)->value(), c10::kFloat, x.sizes(), x.strides(), remote_accelerator()));
+  EXPECT_THROW(inner.data_ptr(), c10::Error);
+}
+
+TEST(Errors, ShapeMismatchIsPyTorchsOwnMessage) {
+  CaptureScope scope;
+  at::Tensor a = scope.builder().add_input(at::ones({2, 3}), "a");
+  at::Tensor b = scope.builder().add_input(at::ones({4}), "b");
+  try {
+    (void)(a + b);
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("must match the size of tensor b"), std::string::npos)
+        << e.what_without_backtrace();
+  }
+}
+
+TEST(ShapeCache, RepeatedCallsHitTheCache) {
+  CaptureScope scope;
+  at::Tensor x = scope.builder().add_input(at::ones({8, 8}), "x");
+  ShapeCacheStats before = shape_cache_stats();
+  for (int i = 0; i < 100; ++i) x = x + 1;
+  ShapeCacheStats after = shape_cache_stats();
+  EXPECT_LE(after.misses - before.misses, 2u);
+  EXPECT_GE(after.hits - before.hits, 98u);
+}
+
+TEST(Registration, CompositeOperatorsAreRoutedToCapture) {
+  // LIBTORCH-NOTES: structured/composite ops bypass a backend fallback unless registered.
+  auto op = c10::Dispatcher::singleton().findSchema({"aten::add", "Tensor"});
+  ASSERT_TRUE(op.has_value());
+  EXPECT_TRUE(op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1));
+  auto conv = c10::Dispatcher::singleton().findSchema({"aten::convolution", ""});
+  EXPECT_TRUE(conv->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1));
+}
+
+}  // namespace
+}  // namespace genie
