@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include <dlfcn.h>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/detail/PrivateUse1HooksInterface.h>
 #include <c10/core/DeviceType.h>
@@ -56,6 +58,25 @@ struct LazyHooks final : public at::PrivateUse1HooksInterface {
 
 c10::Device remote_accelerator(c10::DeviceIndex index) { return c10::Device(c10::DeviceType::PrivateUse1, index); }
 
+namespace {
+
+// Inside a Python process, torch's Python layer imports a `torch.<device>` module before
+// first use of a PrivateUse1 device unless told the device needs no initialisation. The
+// device needs none, so say so through libtorch_python's own switch when it is loaded
+// (found at run time: this library does not link Python).
+void skip_python_device_init() {
+  using SetRequiresInit = void (*)(c10::DeviceType, bool);
+  // RTLD_NOLOAD: only if Python's torch already loaded it (torch._C loads it privately,
+  // so it is not in the global symbol scope).
+  void* python_lib = ::dlopen("libtorch_python.so", RTLD_LAZY | RTLD_NOLOAD);
+  if (!python_lib) return;
+  void* symbol = ::dlsym(python_lib, "_ZN5torch5utils24set_requires_device_initEN3c1010DeviceTypeEb");
+  if (symbol) reinterpret_cast<SetRequiresInit>(symbol)(c10::DeviceType::PrivateUse1, false);
+  ::dlclose(python_lib);
+}
+
+}  // namespace
+
 void register_device() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -65,6 +86,7 @@ void register_device() {
       at::RegisterPrivateUse1HooksInterface(&hooks);
     }
     register_capture_kernels();
+    skip_python_device_init();
   });
 }
 

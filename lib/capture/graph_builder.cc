@@ -23,6 +23,8 @@ GraphBuilder& GraphBuilder::current() {
   return *slot;
 }
 
+void GraphBuilder::reset_current() { current_slot() = std::make_shared<GraphBuilder>(); }
+
 GraphBuilder::GraphBuilder(ExecOptions options) : options_(std::move(options)) {}
 
 ValueId GraphBuilder::add_value(const TensorType& type) {

@@ -26,6 +26,8 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
  public:
   // The current builder of this thread.
   static GraphBuilder& current();
+  // Starts a fresh default graph for this thread (scopes are unaffected).
+  static void reset_current();
 
   explicit GraphBuilder(ExecOptions options = {});
 
