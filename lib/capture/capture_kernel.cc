@@ -2,7 +2,9 @@
 
 #include <cstring>
 #include <memory>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <ATen/FunctionalTensorWrapper.h>
 #include <ATen/core/jit_type.h>
@@ -176,16 +178,58 @@ OutputMeta output_meta_of(const std::vector<IValue>& returns) {
   return meta;
 }
 
-// Runs the operator on Meta tensors; nullptr when it has no Meta kernel or the output
-// shape depends on data.
-std::shared_ptr<const OutputMeta> infer_on_meta(const c10::OperatorHandle& op, c10::ArrayRef<IValue> args) {
+// Operators whose output shape depends on the values of their inputs: their output types
+// cannot be inferred from input types, so they are computed (and the graph specialised to
+// the shape seen). Kept by name: PyTorch marks this only in Python-side fake kernels.
+bool output_shape_depends_on_data(std::string_view op) {
+  static const std::unordered_set<std::string_view> kOps = {
+      "aten::nonzero",        "aten::nonzero_numpy",      "aten::argwhere",         "aten::masked_select",
+      "aten::_unique",        "aten::_unique2",           "aten::unique_dim",       "aten::unique_consecutive",
+      "aten::unique_dim_consecutive", "aten::repeat_interleave", "aten::bincount", "aten::_local_scalar_dense",
+  };
+  return kOps.count(op) > 0;
+}
+
+// The operator named at the start of a dispatcher error ("aten::relu: attempted to run this
+// operator with Meta tensors..."): the one that failed, maybe an inner one.
+std::string_view failing_operator(std::string_view message) {
+  auto colon = message.find(": ");
+  auto ns = message.find("::");
+  if (colon == std::string_view::npos || ns == std::string_view::npos || ns > colon) return {};
+  return message.substr(0, colon);
+}
+
+enum class Inference { kDone, kNeedsData };
+
+// Output types by running the operator on Meta tensors, or, where LibTorch has no Meta
+// kernel (many in C++: relu, convolution, batch/layer norm, index_select), on zero-filled CPU
+// tensors of the same types. kNeedsData when the output shape depends on input values.
+Inference infer_output_types(const c10::OperatorHandle& op, c10::ArrayRef<IValue> args,
+                             std::shared_ptr<const OutputMeta>* out) {
+  if (output_shape_depends_on_data(op.schema().name())) return Inference::kNeedsData;
   std::vector<IValue> stack = map_tensors(args, to_meta, c10::Device(c10::kMeta));
   try {
     op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::Meta), &stack);
-  } catch (const c10::Error&) {
-    return nullptr;
+    *out = std::make_shared<const OutputMeta>(output_meta_of(stack));
+    return Inference::kDone;
+  } catch (const c10::Error& e) {
+    std::string_view failed = failing_operator(e.what_without_backtrace());
+    if (output_shape_depends_on_data(std::string(failed))) return Inference::kNeedsData;
   }
-  return std::make_shared<const OutputMeta>(output_meta_of(stack));
+  auto zeros = [](const at::Tensor& t) {
+    if (!t.defined()) return t;
+    at::Tensor z = at::empty_strided(t.sizes(), t.strides(), at::TensorOptions().dtype(t.scalar_type())).zero_();
+    if (t.unsafeGetTensorImpl()->is_wrapped_number()) z.unsafeGetTensorImpl()->set_wrapped_number(true);
+    return z;
+  };
+  stack = map_tensors(args, zeros, c10::Device(c10::kCPU));
+  try {
+    op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), &stack);
+  } catch (const c10::Error&) {
+    return Inference::kNeedsData;  // zeros were not valid input (a distribution, say): use the real data
+  }
+  *out = std::make_shared<const OutputMeta>(output_meta_of(stack));
+  return Inference::kDone;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -391,12 +435,11 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
     std::vector<IValue> real_results;
     if (!meta) {
       ++cache.misses;
-      meta = infer_on_meta(recorded, args);
-      if (meta) {
+      if (infer_output_types(recorded, args, &meta) == Inference::kDone) {
         if (cacheable) cache.entries.emplace(std::move(key), meta);
       } else {
-        // No Meta kernel, or a shape that depends on data (nonzero): compute it. The
-        // graph keeps the node, specialised to the shape seen.
+        // The shape depends on the data (nonzero): compute it. The graph keeps the node,
+        // specialised to the shape seen.
         real_results = run_for_real(graph, recorded, args);
         meta = std::make_shared<const OutputMeta>(output_meta_of(real_results));
       }
