@@ -36,8 +36,10 @@ struct ReturnMeta {
 };
 using OutputMeta = std::vector<ReturnMeta>;
 
+// Entries live as long as their thread, so lookups hand out plain pointers.
 struct ShapeCache {
-  std::unordered_map<std::string, std::shared_ptr<const OutputMeta>> entries;
+  std::unordered_map<std::string, std::unique_ptr<const OutputMeta>> entries;
+  std::string key;  // reused: building the key allocates nothing once warm
   size_t hits = 0, misses = 0;
 };
 ShapeCache& shape_cache() {
@@ -205,12 +207,12 @@ enum class Inference { kDone, kNeedsData };
 // kernel (many in C++: relu, convolution, batch/layer norm, index_select), on zero-filled CPU
 // tensors of the same types. kNeedsData when the output shape depends on input values.
 Inference infer_output_types(const c10::OperatorHandle& op, c10::ArrayRef<IValue> args,
-                             std::shared_ptr<const OutputMeta>* out) {
+                             std::unique_ptr<const OutputMeta>* out) {
   if (output_shape_depends_on_data(op.schema().name())) return Inference::kNeedsData;
   std::vector<IValue> stack = map_tensors(args, to_meta, c10::Device(c10::kMeta));
   try {
     op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::Meta), &stack);
-    *out = std::make_shared<const OutputMeta>(output_meta_of(stack));
+    *out = std::make_unique<const OutputMeta>(output_meta_of(stack));
     return Inference::kDone;
   } catch (const c10::Error& e) {
     std::string_view failed = failing_operator(e.what_without_backtrace());
@@ -228,7 +230,7 @@ Inference infer_output_types(const c10::OperatorHandle& op, c10::ArrayRef<IValue
   } catch (const c10::Error&) {
     return Inference::kNeedsData;  // zeros were not valid input (a distribution, say): use the real data
   }
-  *out = std::make_shared<const OutputMeta>(output_meta_of(stack));
+  *out = std::make_unique<const OutputMeta>(output_meta_of(stack));
   return Inference::kDone;
 }
 
@@ -418,30 +420,36 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
     const c10::OperatorHandle& recorded = in_place ? *twin : op;
 
     // Output types: cache, else Meta execution, else real execution.
-    std::string key;
-    key.reserve(128);
+    ShapeCache& cache = shape_cache();
+    std::string& key = cache.key;
+    key.clear();
     key_put(key, &recorded.schema());
     bool cacheable = true;
     for (const IValue& v : args) cacheable = cacheable && key_ivalue(key, v);
-    ShapeCache& cache = shape_cache();
-    std::shared_ptr<const OutputMeta> meta;
+    const OutputMeta* meta = nullptr;
     if (cacheable) {
       auto it = cache.entries.find(key);
       if (it != cache.entries.end()) {
-        meta = it->second;
+        meta = it->second.get();
         ++cache.hits;
       }
     }
     std::vector<IValue> real_results;
+    OutputMeta observed;
     if (!meta) {
       ++cache.misses;
-      if (infer_output_types(recorded, args, &meta) == Inference::kDone) {
-        if (cacheable) cache.entries.emplace(std::move(key), meta);
+      std::unique_ptr<const OutputMeta> inferred;
+      if (infer_output_types(recorded, args, &inferred) == Inference::kDone) {
+        meta = inferred.get();
+        if (cacheable) cache.entries.emplace(key, std::move(inferred));
+        else observed = *inferred;
+        if (!cacheable) meta = &observed;
       } else {
         // The shape depends on the data (nonzero): compute it. The graph keeps the node,
         // specialised to the shape seen.
         real_results = run_for_real(graph, recorded, args);
-        meta = std::make_shared<const OutputMeta>(output_meta_of(real_results));
+        observed = output_meta_of(real_results);
+        meta = &observed;
       }
     }
 

@@ -1,5 +1,7 @@
 #include "capture/graph_builder.h"
 
+#include <cstdlib>
+
 #include <ATen/FunctionalTensorWrapper.h>
 
 #include "capture/device.h"
@@ -24,6 +26,20 @@ GraphBuilder& GraphBuilder::current() {
 }
 
 void GraphBuilder::reset_current() { current_slot() = std::make_shared<GraphBuilder>(); }
+
+ExecOptions GraphBuilder::default_options() {
+  ExecOptions options;
+  if (const char* device = std::getenv("GENIE_BACKING_DEVICE"); device && *device) {
+    try {
+      options.device = c10::Device(device);
+    } catch (const c10::Error&) {
+      fail(ErrorKind::kUsage, std::string("GENIE_BACKING_DEVICE=") + device + " is not a device (expected cpu or cuda:N)");
+    }
+    if (options.device.type() == c10::DeviceType::PrivateUse1)
+      fail(ErrorKind::kUsage, "GENIE_BACKING_DEVICE cannot be the remote_accelerator device itself");
+  }
+  return options;
+}
 
 GraphBuilder::GraphBuilder(ExecOptions options) : options_(std::move(options)) {}
 

@@ -29,7 +29,10 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
   // Starts a fresh default graph for this thread (scopes are unaffected).
   static void reset_current();
 
-  explicit GraphBuilder(ExecOptions options = {});
+  // Materialisation runs on options.device; by default the device GENIE_BACKING_DEVICE names
+  // ("cuda:0"), else the CPU.
+  explicit GraphBuilder(ExecOptions options = default_options());
+  static ExecOptions default_options();
 
   // The graph so far; nodes are in topological order by construction.
   const Graph& graph() const { return graph_; }
@@ -78,7 +81,7 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
 // A fresh graph for this thread while the scope lives (scopes nest).
 class CaptureScope {
  public:
-  explicit CaptureScope(ExecOptions options = {});
+  explicit CaptureScope(ExecOptions options = GraphBuilder::default_options());
   ~CaptureScope();
   CaptureScope(const CaptureScope&) = delete;
   CaptureScope& operator=(const CaptureScope&) = delete;

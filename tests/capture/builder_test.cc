@@ -10,6 +10,7 @@
 #include "capture/graph_builder.h"
 #include "capture/lazy_tensor.h"
 #include "graph/validate.h"
+#include "support/error.h"
 
 namespace genie {
 namespace {
@@ -169,6 +170,40 @@ TEST(Registration, CompositeOperatorsAreRoutedToCapture) {
   EXPECT_TRUE(op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1));
   auto conv = c10::Dispatcher::singleton().findSchema({"aten::convolution", ""});
   EXPECT_TRUE(conv->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1));
+}
+
+}  // namespace
+}  // namespace genie
+
+namespace genie {
+namespace {
+
+TEST(BackingDevice, MaterialisesOnCudaWhenAsked) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  ExecOptions options;
+  options.device = c10::Device("cuda:0");
+  CaptureScope scope(options);
+  at::Tensor x = scope.builder().add_input(at::arange(4, at::kFloat), "x");
+  at::Tensor y = (x * 2).exp();
+  at::Tensor real = scope.builder().materialize(y);
+  EXPECT_TRUE(real.is_cuda());
+  EXPECT_TRUE(at::allclose(real.cpu(), (at::arange(4, at::kFloat) * 2).exp()));
+  EXPECT_EQ(scope.builder().graph().annotations.is_null(), true);
+}
+
+TEST(BackingDevice, BadEnvironmentValueIsAClearError) {
+  ::setenv("GENIE_BACKING_DEVICE", "gpu0", 1);
+  try {
+    GraphBuilder::default_options();
+    ::unsetenv("GENIE_BACKING_DEVICE");
+    FAIL();
+  } catch (const Error& e) {
+    ::unsetenv("GENIE_BACKING_DEVICE");
+    EXPECT_STREQ(e.what(), "GENIE_BACKING_DEVICE=gpu0 is not a device (expected cpu or cuda:N)");
+  }
+  ::setenv("GENIE_BACKING_DEVICE", "cuda:1", 1);
+  EXPECT_EQ(GraphBuilder::default_options().device, c10::Device("cuda:1"));
+  ::unsetenv("GENIE_BACKING_DEVICE");
 }
 
 }  // namespace
