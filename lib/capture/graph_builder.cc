@@ -49,7 +49,10 @@ ValueId GraphBuilder::add_value(const TensorType& type) {
   return id;
 }
 
-NodeId GraphBuilder::add_node(Node node) { return graph_.add_node(std::move(node)); }
+NodeId GraphBuilder::add_node(Node node) {
+  if (annotator_) annotator_(node);
+  return graph_.add_node(std::move(node));
+}
 
 at::Tensor GraphBuilder::make_lazy(ValueId value, c10::ScalarType dtype, c10::IntArrayRef sizes,
                                    c10::IntArrayRef strides) {

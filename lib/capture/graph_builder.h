@@ -10,6 +10,7 @@
 //   at::Tensor real = y.cpu();                       // runs the graph (materialisation)
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -57,6 +58,10 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
   // The real tensor behind a stored value (parameter, buffer, constant) or input.
   const at::Tensor& stored_tensor(ValueId value) const { return real_[value]; }
 
+  // Called on every node before it is added: how a front end attaches meaning (the module
+  // scope of a TorchScript call). Empty by default.
+  void set_node_annotator(std::function<void(Node&)> annotator) { annotator_ = std::move(annotator); }
+
   // --- used by the capture kernel -------------------------------------------------------
   // The value of a real (non-lazy) tensor used as an operator argument: a constant, added
   // once per tensor.
@@ -76,6 +81,7 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
   std::vector<at::Tensor> real_;  // by ValueId: inputs, stored values, materialised values
   std::unordered_map<const c10::TensorImpl*, ValueId> constants_;
   size_t constant_count_ = 0;
+  std::function<void(Node&)> annotator_;
 };
 
 // A fresh graph for this thread while the scope lives (scopes nest).

@@ -1,5 +1,9 @@
 #include "graph/tensor_type.h"
 
+#include <charconv>
+
+#include "support/error.h"
+
 namespace genie {
 
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape) {
@@ -40,6 +44,43 @@ bool TensorType::is_contiguous() const {
   for (size_t i = 0; i < shape.size(); ++i)
     if (shape[i] != 1 && strides[i] != expected[i]) return false;  // size-1 dims: any stride
   return true;
+}
+
+TensorType tensor_type_parse(std::string_view spec) {
+  auto bad = [&](const std::string& why) {
+    fail(ErrorKind::kUsage, "input spec \"" + std::string(spec) + "\": " + why +
+                                " (expected sizes like 1x3x224x224, optionally :dtype such as :int64)");
+  };
+  TensorType type;
+  std::string_view sizes = spec;
+  if (auto colon = spec.find(':'); colon != std::string_view::npos) {
+    sizes = spec.substr(0, colon);
+    auto dtype = dtype_from_name(spec.substr(colon + 1));
+    if (!dtype) bad("unknown dtype \"" + std::string(spec.substr(colon + 1)) + "\"");
+    type.dtype = *dtype;
+  }
+  if (sizes == "scalar") return type;
+  if (sizes.empty()) bad("no sizes");
+  while (true) {
+    auto x = sizes.find('x');
+    std::string_view part = sizes.substr(0, x);
+    int64_t dim = -1;
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), dim);
+    if (part.empty() || ec != std::errc() || end != part.data() + part.size() || dim < 0)
+      bad("\"" + std::string(part) + "\" is not a size");
+    type.shape.push_back(dim);
+    if (x == std::string_view::npos) break;
+    sizes = sizes.substr(x + 1);
+  }
+  if (!type.nbytes()) bad("the tensor would be too large");
+  return type;
+}
+
+std::string tensor_type_spec(const TensorType& type) {
+  std::string out;
+  for (size_t i = 0; i < type.shape.size(); ++i) out += (i ? "x" : "") + std::to_string(type.shape[i]);
+  if (type.shape.empty()) out = "scalar";
+  return out + ":" + std::string(dtype_name(type.dtype));
 }
 
 }  // namespace genie

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "graph/dtype.h"
@@ -31,5 +33,12 @@ struct TensorType {
 };
 
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape);
+
+// Parses the command-line spelling of a tensor type: "1x3x224x224", "1x128:int64",
+// "scalar:float32" (0 dimensions); dtype float32 unless given. Throws Error(kUsage) saying
+// what was expected.
+TensorType tensor_type_parse(std::string_view spec);
+// The same spelling back: "1x3x224x224:float32".
+std::string tensor_type_spec(const TensorType& type);
 
 }  // namespace genie

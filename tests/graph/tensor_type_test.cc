@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/error.h"
+
 namespace genie {
 namespace {
 
@@ -35,6 +37,40 @@ TEST(DType, NamesRoundTrip) {
   }
   EXPECT_FALSE(dtype_from_name("float"));
   EXPECT_EQ(dtype_size(DType::kComplex128), 16);
+}
+
+}  // namespace
+}  // namespace genie
+
+namespace genie {
+namespace {
+
+TEST(TensorSpec, ParsesTheCommandLineSpelling) {
+  TensorType t = tensor_type_parse("1x3x224x224");
+  EXPECT_EQ(t.shape, (std::vector<int64_t>{1, 3, 224, 224}));
+  EXPECT_EQ(t.dtype, DType::kFloat32);
+  EXPECT_EQ(tensor_type_parse("1x128:int64").dtype, DType::kInt64);
+  EXPECT_TRUE(tensor_type_parse("scalar:float64").shape.empty());
+  EXPECT_EQ(tensor_type_spec(tensor_type_parse("2x0x5:bool")), "2x0x5:bool");
+}
+
+TEST(TensorSpec, BadSpecsSayWhatWasExpected) {
+  for (const char* bad : {"", "1x", "x3", "1xax3", "1x3:float", "-1x3", "1x3:", "99999999999999999999",
+                          "4611686018427387904x4"}) {
+    try {
+      tensor_type_parse(bad);
+      ADD_FAILURE() << "accepted \"" << bad << "\"";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+      EXPECT_NE(std::string(e.what()).find("expected sizes like 1x3x224x224"), std::string::npos) << e.what();
+    }
+  }
+  try {
+    tensor_type_parse("1x3:float");
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "input spec \"1x3:float\": unknown dtype \"float\" (expected sizes like 1x3x224x224, "
+                           "optionally :dtype such as :int64)");
+  }
 }
 
 }  // namespace

@@ -1,0 +1,215 @@
+#include "capture/model_capture.h"
+
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/jit/runtime/interpreter.h>
+#include <torch/script.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "capture/lazy_tensor.h"
+#include "support/error.h"
+
+namespace genie {
+namespace {
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// The line of an error that says what went wrong: TorchScript's interpreter puts a traceback
+// first and the Python-style "RuntimeError: ..." last.
+std::string error_summary(const std::string& text) {
+  if (text.rfind("The following operation failed in the TorchScript interpreter", 0) != 0) return first_line(text);
+  std::string last;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    if (line.find_first_not_of(" \t") != std::string::npos) last = line;
+    start = end + 1;
+  }
+  return last;
+}
+
+// "input_ids.1" -> "input_ids": TorchScript numbers SSA names.
+std::string clean_name(std::string name) {
+  auto dot = name.rfind('.');
+  if (dot != std::string::npos && dot + 1 < name.size() &&
+      name.find_first_not_of("0123456789", dot + 1) == std::string::npos)
+    name.resize(dot);
+  return name;
+}
+
+// Flattens a method's result into named tensors: "output" for one tensor, "output0",
+// "output1"... for tuples and lists (nested: "output0.1"), dict keys for dicts.
+void flatten_outputs(const c10::IValue& value, const std::string& name,
+                     std::vector<std::pair<std::string, at::Tensor>>* out) {
+  if (value.isTensor()) {
+    out->emplace_back(name, value.toTensor());
+  } else if (value.isTuple() || value.isList()) {
+    std::vector<c10::IValue> items =
+        value.isTuple() ? value.toTupleRef().elements().vec() : value.toListRef().vec();
+    for (size_t i = 0; i < items.size(); ++i) flatten_outputs(items[i], name + std::to_string(i), out);
+  } else if (value.isGenericDict()) {
+    for (const auto& item : value.toGenericDict()) {
+      std::string key = item.key().isString() ? item.key().toStringRef() : name + std::to_string(out->size());
+      flatten_outputs(item.value(), key, out);
+    }
+  }  // other values (None, ints) are not graph outputs
+}
+
+class TorchScriptModel final : public ModelFrontEnd {
+ public:
+  TorchScriptModel(torch::jit::Module module, std::string method)
+      : module_(std::move(module)), method_(std::move(method)) {
+    if (!module_.find_method(method_))
+      fail(ErrorKind::kUsage, "the model has no method \"" + method_ + "\"");
+    module_.eval();
+  }
+
+  std::string format() const override { return "torchscript"; }
+
+  std::vector<std::string> input_names() const override {
+    const auto& args = schema().arguments();
+    std::vector<std::string> names;
+    for (size_t i = 1; i < args.size(); ++i) names.push_back(clean_name(args[i].name()));  // [0] is self
+    return names;
+  }
+
+  size_t required_inputs() const override {
+    const auto& args = schema().arguments();
+    size_t required = 0;
+    for (size_t i = 1; i < args.size(); ++i)
+      if (!args[i].default_value()) required = i;
+    return required;
+  }
+
+  std::vector<std::pair<std::string, at::Tensor>> run(GraphBuilder& builder,
+                                                      const std::vector<at::Tensor>& inputs) override {
+    // Parameters and buffers become named graph values: each slot of each submodule is
+    // replaced by its LazyTensor (Module::to() does not accept a PrivateUse1 device).
+    for (const auto& sub : module_.named_modules()) {
+      torch::jit::Module mod = sub.value;
+      const std::string prefix = sub.name.empty() ? "" : sub.name + ".";
+      for (const auto& p : mod.named_parameters(/*recurse=*/false))
+        mod.setattr(p.name, builder.add_parameter(p.value, prefix + p.name, Residency::kParameter));
+      for (const auto& b : mod.named_buffers(/*recurse=*/false))
+        mod.setattr(b.name, builder.add_parameter(b.value, prefix + b.name, Residency::kBuffer));
+    }
+    builder.set_node_annotator([](Node& node) {
+      auto [scope, type] = module_scope_of(torch::jit::currentModuleHierarchy());
+      node.scope = std::move(scope);
+      node.module_type = std::move(type);
+    });
+    // Inputs not given take their declared defaults (mask=None, is_causal=False).
+    std::vector<c10::IValue> args(inputs.begin(), inputs.end());
+    const auto& declared = schema().arguments();
+    for (size_t i = args.size() + 1; i < declared.size(); ++i) args.push_back(*declared[i].default_value());
+    c10::IValue result = module_.get_method(method_)(std::move(args));
+    builder.set_node_annotator(nullptr);
+    std::vector<std::pair<std::string, at::Tensor>> outputs;
+    flatten_outputs(result, "output", &outputs);
+    if (outputs.size() == 1) outputs[0].first = "output";
+    return outputs;
+  }
+
+ private:
+  const c10::FunctionSchema& schema() const { return module_.get_method(method_).function().getSchema(); }
+
+  torch::jit::Module module_;
+  std::string method_;
+};
+
+bool starts_with_zip_magic(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
+}
+
+}  // namespace
+
+std::pair<std::string, std::string> module_scope_of(const std::vector<std::string>& frames) {
+  std::string scope, type;
+  for (const std::string& frame : frames) {
+    // "NAME(TYPE)::method"; "TOP(...)" is the root, "SELF(...)" a method of the same module,
+    // "::function" a free function: only named submodules extend the path.
+    auto open = frame.find('(');
+    auto close = frame.find(")::");
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    std::string name = frame.substr(0, open);
+    if (name == "SELF") continue;
+    if (name == "TOP") {
+      type = frame.substr(open + 1, close - open - 1);
+      continue;
+    }
+    scope += (scope.empty() ? "" : ".") + name;
+    type = frame.substr(open + 1, close - open - 1);
+  }
+  // TorchScript qualifies types: "__torch__.torchvision.models.resnet.BasicBlock" -> "BasicBlock".
+  auto dot = type.rfind('.');
+  if (dot != std::string::npos) type = type.substr(dot + 1);
+  return {scope, type};
+}
+
+std::unique_ptr<ModelFrontEnd> model_open(const std::string& path, const std::string& method) {
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe) fail(ErrorKind::kIo, path + ": cannot open: " + std::strerror(errno));
+  probe.close();
+  if (!starts_with_zip_magic(path))
+    fail(ErrorKind::kBadInput, path + ": not a model file (expected a TorchScript archive, a zip file)");
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, c10::Device(c10::kCPU));
+  } catch (const c10::Error& e) {
+    fail(ErrorKind::kBadInput, path + ": not a loadable TorchScript model: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    fail(ErrorKind::kBadInput, path + ": not a loadable TorchScript model: " + first_line(e.what()));
+  }
+  return std::make_unique<TorchScriptModel>(std::move(module), method);
+}
+
+CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>& inputs, const ExecOptions& options) {
+  const std::vector<std::string> names = model.input_names();
+  const size_t required = model.required_inputs();
+  if (inputs.size() < required || inputs.size() > names.size()) {
+    std::string list;
+    for (size_t i = 0; i < names.size(); ++i) list += (i ? ", " : "") + names[i] + (i < required ? "" : "?");
+    std::string count = required == names.size() ? std::to_string(required)
+                                                 : std::to_string(required) + " to " + std::to_string(names.size());
+    fail(ErrorKind::kUsage, "the model takes " + count + " input" + (names.size() == 1 ? "" : "s") + " (" + list +
+                                "), " + std::to_string(inputs.size()) + " given");
+  }
+  c10::InferenceMode inference;  // capture records no autograd history
+  CaptureScope scope(options);
+  GraphBuilder& builder = scope.builder();
+  std::vector<at::Tensor> lazy;
+  for (size_t i = 0; i < inputs.size(); ++i) lazy.push_back(builder.add_input(inputs[i], names[i]));
+  std::vector<std::pair<std::string, at::Tensor>> outputs;
+  try {
+    outputs = model.run(builder, lazy);
+  } catch (const c10::Error& e) {
+    fail(ErrorKind::kRuntime, "the model failed on the given inputs: " + error_summary(e.what_without_backtrace()));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(ErrorKind::kRuntime, "the model failed on the given inputs: " + error_summary(e.what()));
+  }
+  if (outputs.empty()) fail(ErrorKind::kRuntime, "the model returned no tensor");
+  for (const auto& [name, tensor] : outputs) {
+    if (!is_lazy(tensor)) fail(ErrorKind::kRuntime, "output \"" + name + "\" does not depend on the graph");
+    builder.add_output(name, tensor);
+  }
+  CapturedModel result;
+  result.graph = builder.graph();
+  result.graph.annotations["producer"] = "genie-capture";
+  result.graph.annotations["source_format"] = model.format();
+  for (const NamedValue& p : result.graph.parameters) {
+    at::Tensor t = builder.stored_tensor(p.value);
+    result.weights.emplace_back(p.name, t.device().is_cpu() && t.is_contiguous() ? t : t.cpu().contiguous());
+  }
+  return result;
+}
+
+}  // namespace genie

@@ -1,0 +1,56 @@
+// Capturing a whole model: load it, put its parameters and buffers into the graph under their
+// model names, run a method on LazyTensor inputs, and name its outputs. Model formats sit
+// behind ModelFrontEnd (TorchScript now; torch.export .pt2 next).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "capture/graph_builder.h"
+#include "graph/graph.h"
+
+namespace genie {
+
+// One model format.
+class ModelFrontEnd {
+ public:
+  virtual ~ModelFrontEnd() = default;
+  // "torchscript"
+  virtual std::string format() const = 0;
+  // Names of the method's inputs, in order ("x", "input_ids").
+  virtual std::vector<std::string> input_names() const = 0;
+  // How many of them must be given; the rest have defaults.
+  virtual size_t required_inputs() const = 0;
+  // Puts the model's parameters and buffers into `builder` under their model names, runs
+  // the method on `inputs` (LazyTensors of `builder`), and returns its tensor outputs by name.
+  virtual std::vector<std::pair<std::string, at::Tensor>> run(GraphBuilder& builder,
+                                                              const std::vector<at::Tensor>& inputs) = 0;
+};
+
+// Opens a model file, choosing the front end by content. Throws Error(kIo) if it cannot be
+// read, Error(kBadInput) if it is not a model Genie can load.
+std::unique_ptr<ModelFrontEnd> model_open(const std::string& path, const std::string& method = "forward");
+
+struct CapturedModel {
+  Graph graph;
+  // The data of every stored value (parameters, buffers, constants), by graph name:
+  // contiguous CPU tensors, ready for the weights file.
+  std::vector<std::pair<std::string, at::Tensor>> weights;
+};
+
+// Runs `model` on `inputs` (real tensors, one per model input) under capture. Throws
+// Error(kUsage) for the wrong number of inputs, Error(kRuntime) when the model fails on them.
+CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>& inputs,
+                            const ExecOptions& options = GraphBuilder::default_options());
+
+// The module path and type of a TorchScript call from its interpreter frames, e.g.
+// ["TOP(ResNet)::forward", "SELF(ResNet)::_forward_impl", "layer1(Sequential)::forward",
+//  "0(BasicBlock)::forward", "conv1(Conv2d)::forward", "SELF(Conv2d)::_conv_forward"]
+//  -> {"layer1.0.conv1", "Conv2d"}.
+std::pair<std::string, std::string> module_scope_of(const std::vector<std::string>& frames);
+
+}  // namespace genie

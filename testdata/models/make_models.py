@@ -1,0 +1,96 @@
+"""Makes the real models Genie's capture tests and benchmarks use, with random weights
+(nothing is downloaded): torchvision resnet18 and mobilenet_v2, a 2-layer
+torch.nn.TransformerEncoder, and a Hugging Face BertModel with a small config. Each is saved
+with torch.jit.trace and, where it works, torch.jit.script, beside its example inputs.
+
+    python testdata/models/make_models.py OUT_DIR [--only NAME]...
+
+Writes, per model NAME: NAME.traced.pt, NAME.scripted.pt (when scripting works),
+NAME.inputs.safetensors (input0, input1, ...), and OUT_DIR/manifest.json describing them
+(input specs in genie-capture's --input syntax). Deterministic: seeded.
+"""
+import argparse
+import json
+import os
+import sys
+import warnings
+
+# PyTorch 2.14 refuses torch.jit.trace/script without this (TorchScript is deprecated).
+os.environ.setdefault("TORCH_2_14_ONLY_UNSAFE_SILENCE_TORCHSCRIPT_ERROR", "1")
+
+import torch  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+
+warnings.filterwarnings("ignore")
+
+
+def resnet18():
+    import torchvision
+    return torchvision.models.resnet18(weights=None), [torch.randn(1, 3, 224, 224)]
+
+
+def mobilenet_v2():
+    import torchvision
+    return torchvision.models.mobilenet_v2(weights=None), [torch.randn(1, 3, 224, 224)]
+
+
+def transformer_encoder():
+    layer = torch.nn.TransformerEncoderLayer(d_model=64, nhead=4, dim_feedforward=128, batch_first=True)
+    model = torch.nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+    return model, [torch.randn(2, 16, 64)]
+
+
+def bert():
+    from transformers import BertConfig, BertModel
+    config = BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=128, max_position_embeddings=64, torchscript=True)
+    model = BertModel(config)
+    input_ids = torch.randint(0, 1000, (1, 16))
+    attention_mask = torch.ones(1, 16, dtype=torch.int64)
+    return model, [input_ids, attention_mask]
+
+
+MODELS = {"resnet18": resnet18, "mobilenet_v2": mobilenet_v2, "transformer_encoder": transformer_encoder,
+          "bert": bert}
+
+
+def spec(t: torch.Tensor) -> str:
+    return "x".join(str(d) for d in t.shape) + ":" + str(t.dtype).replace("torch.", "")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--only", action="append", choices=sorted(MODELS))
+    args = parser.parse_args()
+    os.makedirs(args.out_dir, exist_ok=True)
+    manifest = {}
+    for name in args.only or MODELS:
+        torch.manual_seed(0)
+        model, inputs = MODELS[name]()
+        model.eval()
+        entry = {"inputs": [spec(t) for t in inputs], "files": {}}
+        # Traced with autograd on: under no_grad, TransformerEncoder takes its fused fast
+        # path (one aten::_transformer_encoder_layer_fwd per layer) and the graph would hide
+        # attention; the slow path is the same math, decomposed.
+        traced = torch.jit.trace(model, tuple(inputs), check_trace=False)
+        with torch.no_grad():
+            traced.save(os.path.join(args.out_dir, f"{name}.traced.pt"))
+            entry["files"]["traced"] = f"{name}.traced.pt"
+            try:
+                scripted = torch.jit.script(model)
+                scripted.save(os.path.join(args.out_dir, f"{name}.scripted.pt"))
+                entry["files"]["scripted"] = f"{name}.scripted.pt"
+            except Exception as e:  # noqa: BLE001 - scripting many HF models fails; say why
+                entry["script_error"] = str(e).strip().splitlines()[0][:200]
+        save_file({f"input{i}": t.contiguous() for i, t in enumerate(inputs)},
+                  os.path.join(args.out_dir, f"{name}.inputs.safetensors"))
+        manifest[name] = entry
+        print(f"{name}: {', '.join(entry['files'])}" + (f" (script: {entry['script_error']})" if "script_error" in entry else ""))
+    with open(os.path.join(args.out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
