@@ -1,6 +1,7 @@
 #include "capture/model_capture.h"
 
 #include <c10/core/InferenceMode.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/script.h>
 
@@ -102,6 +103,9 @@ class TorchScriptModel final : public ModelFrontEnd {
       node.scope = std::move(scope);
       node.module_type = std::move(type);
     });
+    // The model's own operators, as written: no profiling runs and no JIT fusion (a fused
+    // group would hide the operators and cost a compilation per loaded model).
+    torch::jit::GraphOptimizerEnabledGuard no_jit_optimization(false);
     // Inputs not given take their declared defaults (mask=None, is_causal=False).
     std::vector<c10::IValue> args(inputs.begin(), inputs.end());
     const auto& declared = schema().arguments();
