@@ -21,7 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 struct Workload {
   const char* name;
-  int ops_per_run;  // operators a run dispatches (captured nodes for the capture run)
   std::function<void(genie::GraphBuilder*)> run;  // null builder: eager on the CPU
 };
 
@@ -30,12 +29,12 @@ at::Tensor param(genie::GraphBuilder* b, at::Tensor t, const char* name) { retur
 
 std::vector<Workload> workloads() {
   return {
-      {"add chain (10,000 x aten::add)", 10000,
+      {"add chain (10,000 x aten::add)",
        [](genie::GraphBuilder* b) {
          at::Tensor x = input(b, at::ones({1}), "x"), y = input(b, at::ones({1}), "y");
          for (int i = 0; i < 10000; ++i) x = at::add(x, y);
        }},
-      {"op mix (linear, relu, layer_norm, softmax, transpose, mul, add) x 500", 0,
+      {"op mix (linear, relu, layer_norm, softmax, transpose, mul, add) x 500",
        [](genie::GraphBuilder* b) {
          at::Tensor x = input(b, at::ones({2, 4}), "x"), w = param(b, at::ones({4, 4}), "w");
          at::Tensor bias = param(b, at::ones({4}), "b"), g = param(b, at::ones({4}), "g");

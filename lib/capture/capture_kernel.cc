@@ -1,7 +1,6 @@
 #include "capture/capture_kernel.h"
 
-#include <cstring>
-#include <memory>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -36,9 +35,9 @@ struct ReturnMeta {
 };
 using OutputMeta = std::vector<ReturnMeta>;
 
-// Entries live as long as their thread, so lookups hand out plain pointers.
+// Entries live as long as their thread (node-based map: lookups hand out stable pointers).
 struct ShapeCache {
-  std::unordered_map<std::string, std::unique_ptr<const OutputMeta>> entries;
+  std::unordered_map<std::string, OutputMeta> entries;
   std::string key;  // reused: building the key allocates nothing once warm
   size_t hits = 0, misses = 0;
 };
@@ -201,22 +200,17 @@ std::string_view failing_operator(std::string_view message) {
   return message.substr(0, colon);
 }
 
-enum class Inference { kDone, kNeedsData };
-
 // Output types by running the operator on Meta tensors, or, where LibTorch has no Meta
 // kernel (many in C++: relu, convolution, batch/layer norm, index_select), on zero-filled CPU
-// tensors of the same types. kNeedsData when the output shape depends on input values.
-Inference infer_output_types(const c10::OperatorHandle& op, c10::ArrayRef<IValue> args,
-                             std::unique_ptr<const OutputMeta>* out) {
-  if (output_shape_depends_on_data(op.schema().name())) return Inference::kNeedsData;
+// tensors of the same types. nullopt when the output shape depends on input values.
+std::optional<OutputMeta> infer_output_types(const c10::OperatorHandle& op, c10::ArrayRef<IValue> args) {
+  if (output_shape_depends_on_data(op.schema().name())) return std::nullopt;
   std::vector<IValue> stack = map_tensors(args, to_meta, c10::Device(c10::kMeta));
   try {
     op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::Meta), &stack);
-    *out = std::make_unique<const OutputMeta>(output_meta_of(stack));
-    return Inference::kDone;
+    return output_meta_of(stack);
   } catch (const c10::Error& e) {
-    std::string_view failed = failing_operator(e.what_without_backtrace());
-    if (output_shape_depends_on_data(std::string(failed))) return Inference::kNeedsData;
+    if (output_shape_depends_on_data(failing_operator(e.what_without_backtrace()))) return std::nullopt;
   }
   auto zeros = [](const at::Tensor& t) {
     if (!t.defined()) return t;
@@ -228,10 +222,9 @@ Inference infer_output_types(const c10::OperatorHandle& op, c10::ArrayRef<IValue
   try {
     op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), &stack);
   } catch (const c10::Error&) {
-    return Inference::kNeedsData;  // zeros were not valid input (a distribution, say): use the real data
+    return std::nullopt;  // zeros were not valid input (a distribution, say): use the real data
   }
-  *out = std::make_unique<const OutputMeta>(output_meta_of(stack));
-  return Inference::kDone;
+  return output_meta_of(stack);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -409,11 +402,12 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
 
     // In-place operators are recorded as their functional twin, and the written tensor is
     // pointed at the result (the graph stays pure dataflow).
-    const bool in_place = !schema.returns().empty() && written_argument(schema, 0) >= 0;
+    const int written = schema.returns().empty() ? -1 : written_argument(schema, 0);
+    const bool in_place = written >= 0;
     std::optional<c10::OperatorHandle> twin;
     if (in_place) {
       twin = functional_twin(schema);
-      if (!twin || written_argument(schema, 0) != 0)
+      if (!twin || written != 0)
         unsupported(op, "it writes into its arguments and has no functional form; capture it under "
                         "functionalization (tensors from genie's API are)");
     }
@@ -430,7 +424,7 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
     if (cacheable) {
       auto it = cache.entries.find(key);
       if (it != cache.entries.end()) {
-        meta = it->second.get();
+        meta = &it->second;
         ++cache.hits;
       }
     }
@@ -438,12 +432,13 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
     OutputMeta observed;
     if (!meta) {
       ++cache.misses;
-      std::unique_ptr<const OutputMeta> inferred;
-      if (infer_output_types(recorded, args, &inferred) == Inference::kDone) {
-        meta = inferred.get();
-        if (cacheable) cache.entries.emplace(key, std::move(inferred));
-        else observed = *inferred;
-        if (!cacheable) meta = &observed;
+      if (std::optional<OutputMeta> inferred = infer_output_types(recorded, args)) {
+        if (cacheable) {
+          meta = &cache.entries.emplace(key, std::move(*inferred)).first->second;
+        } else {
+          observed = std::move(*inferred);
+          meta = &observed;
+        }
       } else {
         // The shape depends on the data (nonzero): compute it. The graph keeps the node,
         // specialised to the shape seen.

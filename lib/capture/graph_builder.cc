@@ -107,6 +107,7 @@ void GraphBuilder::add_output(const std::string& name, const at::Tensor& lazy) {
   if (!impl) fail(ErrorKind::kUsage, "output \"" + name + "\" is not a LazyTensor");
   if (impl->graph().get() != this) fail(ErrorKind::kUsage, "output \"" + name + "\" belongs to another graph");
   if (at::functionalization::impl::isFunctionalTensor(lazy)) at::functionalization::impl::sync(lazy);
+  // Looked up again: syncing applies pending writes by giving the wrapper a new inner tensor.
   graph_.add_output(name, lazy_impl(lazy)->value());
 }
 

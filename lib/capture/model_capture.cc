@@ -15,8 +15,6 @@
 namespace genie {
 namespace {
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 // The line of an error that says what went wrong: TorchScript's interpreter puts a traceback
 // first and the Python-style "RuntimeError: ..." last.
 std::string error_summary(const std::string& text) {

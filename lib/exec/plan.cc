@@ -38,8 +38,6 @@ std::string node_label(const Graph& graph, NodeId n) {
   return label + ")";
 }
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 bool is_optional_tensor_list(const c10::TypePtr& type) {
   if (auto list = type->cast<c10::ListType>()) {
     if (auto opt = list->getElementType()->cast<c10::OptionalType>())

@@ -30,6 +30,10 @@ class Error : public std::runtime_error {
 // The exit code a tool returns for an error of this kind; see docs/exit-codes.md.
 int exit_code_for(ErrorKind kind);
 
+// The first line of another library's message (LibTorch's carry tracebacks): what a
+// genie::Error built from it quotes.
+inline std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
 [[noreturn]] inline void fail(ErrorKind kind, const std::string& message) {
   throw Error(kind, message);
 }
