@@ -1,7 +1,8 @@
-"""Writes OUT_DIR/chain.traced.pt: a TorchScript model that adds its input to itself 10,000
-times (10,000 aten::add nodes), for bench/model_capture_bench.
+"""Writes OUT_DIR/chain.scripted.pt: a scripted TorchScript model whose loop adds its input
+to a running sum N times (default 200,000), so that capturing it records N aten::add nodes
+while the file stays a few lines long. For bench/model_capture_bench.
 
-    python bench/make_chain_model.py OUT_DIR
+    python bench/make_chain_model.py OUT_DIR [N]
 """
 import os
 import sys
@@ -11,14 +12,19 @@ import torch  # noqa: E402
 
 
 class Chain(torch.nn.Module):
+    def __init__(self, length: int):
+        super().__init__()
+        self.length = length
+
     def forward(self, x):
         y = x
-        for _ in range(10000):
+        for _ in range(self.length):
             y = y + x
         return y
 
 
 if __name__ == "__main__":
     out = sys.argv[1]
+    length = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
     os.makedirs(out, exist_ok=True)
-    torch.jit.trace(Chain(), (torch.ones(1),), check_trace=False).save(os.path.join(out, "chain.traced.pt"))
+    torch.jit.script(Chain(length)).save(os.path.join(out, "chain.scripted.pt"))

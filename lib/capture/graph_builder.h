@@ -37,6 +37,8 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
 
   // The graph so far; nodes are in topological order by construction.
   const Graph& graph() const { return graph_; }
+  // Moves the graph out; the builder must record nothing after this.
+  Graph take_graph() { return std::move(graph_); }
 
   // A real tensor enters the graph as a named input (supplied on every run) or a named
   // parameter/buffer/constant (stored in the weights file). The data is not copied: the

@@ -58,6 +58,20 @@ void flatten_outputs(const c10::IValue& value, const std::string& name,
   }  // other values (None, ints) are not graph outputs
 }
 
+// Puts the model's own tensors back into the slots capture filled with LazyTensors, also
+// when the model fails.
+struct SlotRestorer {
+  struct Slot {
+    torch::jit::Module module;
+    std::string name;
+    at::Tensor value;
+  };
+  std::vector<Slot> saved;
+  ~SlotRestorer() {
+    for (Slot& slot : saved) slot.module.setattr(slot.name, slot.value);
+  }
+};
+
 class TorchScriptModel final : public ModelFrontEnd {
  public:
   TorchScriptModel(torch::jit::Module module, std::string method)
@@ -87,15 +101,26 @@ class TorchScriptModel final : public ModelFrontEnd {
   std::vector<std::pair<std::string, at::Tensor>> run(GraphBuilder& builder,
                                                       const std::vector<at::Tensor>& inputs) override {
     // Parameters and buffers become named graph values: each slot of each submodule is
-    // replaced by its LazyTensor (Module::to() does not accept a PrivateUse1 device).
+    // replaced by its LazyTensor (Module::to() does not accept a PrivateUse1 device), and
+    // put back afterwards, so the model stays usable and a second capture finds the
+    // interpreter's code for this module already built.
+    SlotRestorer restore;
     for (const auto& sub : module_.named_modules()) {
       torch::jit::Module mod = sub.value;
       const std::string prefix = sub.name.empty() ? "" : sub.name + ".";
-      for (const auto& p : mod.named_parameters(/*recurse=*/false))
+      for (const auto& p : mod.named_parameters(/*recurse=*/false)) {
+        restore.saved.push_back({mod, p.name, p.value});
         mod.setattr(p.name, builder.add_parameter(p.value, prefix + p.name, Residency::kParameter));
-      for (const auto& b : mod.named_buffers(/*recurse=*/false))
+      }
+      for (const auto& b : mod.named_buffers(/*recurse=*/false)) {
+        restore.saved.push_back({mod, b.name, b.value});
         mod.setattr(b.name, builder.add_parameter(b.value, prefix + b.name, Residency::kBuffer));
+      }
     }
+    struct AnnotatorReset {
+      GraphBuilder& builder;
+      ~AnnotatorReset() { builder.set_node_annotator(nullptr); }
+    } annotator_reset{builder};
     builder.set_node_annotator([](Node& node) {
       auto [scope, type] = module_scope_of(torch::jit::currentModuleHierarchy());
       node.scope = std::move(scope);
@@ -109,7 +134,6 @@ class TorchScriptModel final : public ModelFrontEnd {
     const auto& declared = schema().arguments();
     for (size_t i = args.size() + 1; i < declared.size(); ++i) args.push_back(*declared[i].default_value());
     c10::IValue result = module_.get_method(method_)(std::move(args));
-    builder.set_node_annotator(nullptr);
     std::vector<std::pair<std::string, at::Tensor>> outputs;
     flatten_outputs(result, "output", &outputs);
     if (outputs.size() == 1) outputs[0].first = "output";
@@ -204,13 +228,13 @@ CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>&
     builder.add_output(name, tensor);
   }
   CapturedModel result;
-  result.graph = builder.graph();
-  result.graph.annotations["producer"] = "genie-capture";
-  result.graph.annotations["source_format"] = model.format();
-  for (const NamedValue& p : result.graph.parameters) {
+  for (const NamedValue& p : builder.graph().parameters) {
     at::Tensor t = builder.stored_tensor(p.value);
     result.weights.emplace_back(p.name, t.device().is_cpu() && t.is_contiguous() ? t : t.cpu().contiguous());
   }
+  result.graph = builder.take_graph();
+  result.graph.annotations["producer"] = "genie-capture";
+  result.graph.annotations["source_format"] = model.format();
   return result;
 }
 

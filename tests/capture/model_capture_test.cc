@@ -17,6 +17,7 @@
 #include "graph/json_codec.h"
 #include "graph/validate.h"
 #include "io/safetensors.h"
+#include "support/error.h"
 
 namespace genie {
 namespace {
@@ -86,6 +87,12 @@ TEST_P(RealModel, CaptureReplayEqualsEagerTorchScript) {
   graph_validate(graph);
   if (const char* out = std::getenv("GENIE_TEST_OUT"))
     std::ofstream(std::string(out) + "/" + c.name + ".json") << graph_to_json(graph);
+
+  // Capture leaves the model as it was, also when the model fails on its inputs: the same
+  // loaded model captures again to the same graph.
+  std::vector<at::Tensor> wrong(inputs.size(), at::zeros({2, 1, 1, 1}));
+  EXPECT_THROW(model_capture(*model, wrong), Error);
+  EXPECT_EQ(graph_to_json(model_capture(*model, inputs).graph), graph_to_json(graph));
 
   // Every parameter and buffer of the model is in the weights, by its model name.
   torch::jit::Module fresh = torch::jit::load(c.path);
