@@ -497,6 +497,12 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
   }
 }
 
+// Composite operators whose decomposition would lose what the model says (a linear layer,
+// an attention) and the fused kernel a backend runs for them: recorded as they are called.
+bool kept_whole(const c10::OperatorName& name) {
+  return name.name == "aten::linear" || name.name == "aten::scaled_dot_product_attention";
+}
+
 size_t register_capture_kernels() {
   static std::vector<std::unique_ptr<torch::Library>> libraries;
   static std::unordered_map<std::string, torch::Library*> by_namespace;
@@ -506,7 +512,8 @@ size_t register_capture_kernels() {
     auto op = dispatcher.findOp(name);
     if (!op || op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1)) continue;
     if (!op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutograd) &&
-        !op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutogradNonFunctional))
+        !op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutogradNonFunctional) &&
+        !kept_whole(name))
       continue;
     std::string ns = name.name.substr(0, name.name.find("::"));
     torch::Library*& lib = by_namespace[ns];

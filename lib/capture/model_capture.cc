@@ -3,6 +3,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
+#include <torch/csrc/jit/api/module.h>
 #include <torch/script.h>
 
 #include <cerrno>
@@ -72,6 +73,13 @@ struct SlotRestorer {
   }
 };
 
+std::vector<std::pair<std::string, at::Tensor>> named_outputs(const c10::IValue& result) {
+  std::vector<std::pair<std::string, at::Tensor>> outputs;
+  flatten_outputs(result, "output", &outputs);
+  if (outputs.size() == 1) outputs[0].first = "output";
+  return outputs;
+}
+
 class TorchScriptModel final : public ModelFrontEnd {
  public:
   TorchScriptModel(torch::jit::Module module, std::string method)
@@ -133,11 +141,29 @@ class TorchScriptModel final : public ModelFrontEnd {
     std::vector<c10::IValue> args(inputs.begin(), inputs.end());
     const auto& declared = schema().arguments();
     for (size_t i = args.size() + 1; i < declared.size(); ++i) args.push_back(*declared[i].default_value());
-    c10::IValue result = module_.get_method(method_)(std::move(args));
-    std::vector<std::pair<std::string, at::Tensor>> outputs;
-    flatten_outputs(result, "output", &outputs);
-    if (outputs.size() == 1) outputs[0].first = "output";
-    return outputs;
+    return named_outputs(module_.get_method(method_)(std::move(args)));
+  }
+
+  std::vector<std::pair<std::string, at::Tensor>> run_eager(const std::vector<at::Tensor>& inputs) override {
+    c10::InferenceMode inference;
+    std::vector<c10::IValue> args(inputs.begin(), inputs.end());
+    const auto& declared = schema().arguments();
+    for (size_t i = args.size() + 1; i < declared.size(); ++i) args.push_back(*declared[i].default_value());
+    return named_outputs(module_.get_method(method_)(std::move(args)));
+  }
+
+  void to(const c10::Device& device) override { module_.to(device); }
+
+  std::unique_ptr<ModelFrontEnd> optimized_for_inference() const override {
+    try {
+      std::optional<std::vector<std::string>> keep;
+      if (method_ != "forward") keep = std::vector<std::string>{method_};
+      torch::jit::Module frozen = torch::jit::freeze(module_, keep, /*optimize_numerics=*/true);
+      return std::make_unique<TorchScriptModel>(torch::jit::optimize_for_inference(frozen), method_);
+    } catch (const c10::Error& e) {
+      fail(ErrorKind::kUnsupported, "torch::jit::freeze/optimize_for_inference failed on the model: " +
+                                        error_summary(e.what_without_backtrace()));
+    }
   }
 
  private:

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include "capture/graph_builder.h"
 #include "graph/graph.h"
@@ -29,6 +30,15 @@ class ModelFrontEnd {
   // the method on `inputs` (LazyTensors of `builder`), and returns its tensor outputs by name.
   virtual std::vector<std::pair<std::string, at::Tensor>> run(GraphBuilder& builder,
                                                               const std::vector<at::Tensor>& inputs) = 0;
+
+  // The method run by the model's own framework (the baseline genie-run checks and times
+  // against), on real tensors; outputs named as run() names them.
+  virtual std::vector<std::pair<std::string, at::Tensor>> run_eager(const std::vector<at::Tensor>& inputs) = 0;
+  // Moves parameters and buffers to `device`.
+  virtual void to(const c10::Device& device) = 0;
+  // A copy prepared as a user deploying the model would prepare it (TorchScript:
+  // torch::jit::freeze + optimize_for_inference). Throws Error(kUnsupported) if that fails.
+  virtual std::unique_ptr<ModelFrontEnd> optimized_for_inference() const = 0;
 };
 
 // Opens a model file, choosing the front end by content. Throws Error(kIo) if it cannot be

@@ -1,8 +1,12 @@
 #include "exec/plan.h"
 
+#include <algorithm>
+#include <set>
+
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/jit_type.h>
 #include <c10/util/Exception.h>
+#include <torch/version.h>
 
 #include "exec/aten_types.h"
 #include "support/error.h"
@@ -28,7 +32,7 @@ struct Step {
   std::vector<TensorSlot> tensors;
   std::vector<ListSlot> lists;
   std::vector<Output> outputs;
-  std::vector<ValueId> frees;  // values whose last use is this step
+  std::vector<ValueId> frees;  // values whose last use is this step, and results nobody reads
 };
 
 std::string node_label(const Graph& graph, NodeId n) {
@@ -36,6 +40,11 @@ std::string node_label(const Graph& graph, NodeId n) {
   std::string label = "node " + std::to_string(n) + " (" + node.qualified_name();
   if (!node.scope.empty()) label += " in " + node.scope;
   return label + ")";
+}
+
+std::string libtorch_version() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
 }
 
 bool is_optional_tensor_list(const c10::TypePtr& type) {
@@ -75,6 +84,71 @@ c10::IValue constant_ivalue(const ArgValue& value, const c10::Device& device) {
       value);
 }
 
+// Whether an operator's first result may share memory with an input (a view, or an
+// operator that writes into its argument).
+bool may_alias(const c10::OperatorHandle& op) {
+  const auto& returns = op.schema().returns();
+  for (const auto& r : returns)
+    if (r.alias_info()) return true;
+  return op.schema().is_mutable();
+}
+
+// Operators that read their input's memory layout as given (explicit strides): a view where
+// the graph recorded a contiguous copy would change what they compute.
+bool reads_layout(const std::string& op) {
+  return op.find("as_strided") != std::string::npos || op.find("_reshape_alias") != std::string::npos;
+}
+
+bool view_lowering_is_safe(const Graph& graph, const std::vector<NodeId>& order) {
+  for (NodeId n : order)
+    if (reads_layout(graph.nodes[n].op)) return false;
+  return true;
+}
+
+}  // namespace
+
+bool graph_reads_memory_layout(const Graph& graph) {
+  for (const Node& node : graph.nodes)
+    if (reads_layout(node.op)) return true;
+  return false;
+}
+
+namespace {
+
+// Functionalization records views as copying twins (aten::transpose_copy for
+// aten::transpose). A graph is functional, nothing writes into a tensor after it is made,
+// so the view gives the same values without the copy. Reshapes (view_copy, view,
+// _unsafe_view) become aten::reshape, which views where the layout allows and copies where
+// it does not (an input that is now itself a view).
+std::optional<c10::OperatorHandle> view_for(c10::Dispatcher& dispatcher, const c10::OperatorHandle& op) {
+  const std::string& name = op.operator_name().name;
+  const std::string& overload = op.operator_name().overload_name;
+  if (overload.empty() && (name == "aten::view_copy" || name == "aten::view" || name == "aten::_unsafe_view"))
+    return dispatcher.findSchema({"aten::reshape", ""});
+  constexpr std::string_view suffix = "_copy";
+  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0 ||
+      name == "aten::_to_copy")
+    return std::nullopt;
+  auto view = dispatcher.findSchema({name.substr(0, name.size() - suffix.size()), overload});
+  if (!view || view->schema().is_mutable()) return std::nullopt;
+  const auto& a = op.schema().arguments();
+  const auto& b = view->schema().arguments();
+  const auto& returns = view->schema().returns();
+  if (a.size() != b.size() || returns.size() != 1 || !returns[0].alias_info()) return std::nullopt;  // a view: Tensor(a)
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].name() != b[i].name() || a[i].type()->str() != b[i].type()->str()) return std::nullopt;
+  return view;
+}
+
+// Elementwise operators whose in-place twin (NAME_) computes the same values into `self`.
+bool has_in_place_twin(const std::string& name) {
+  static const std::set<std::string> names = {
+      "aten::relu", "aten::relu6", "aten::hardtanh", "aten::hardswish", "aten::hardsigmoid", "aten::silu",
+      "aten::sigmoid", "aten::tanh", "aten::gelu", "aten::add", "aten::sub", "aten::mul", "aten::div",
+      "aten::clamp", "aten::leaky_relu", "aten::elu", "aten::exp", "aten::neg", "aten::sqrt", "aten::rsqrt"};
+  return names.count(name) != 0;
+}
+
 }  // namespace
 
 struct Plan::Impl {
@@ -82,6 +156,10 @@ struct Plan::Impl {
   std::vector<ValueId> wanted;
   size_t value_count = 0;
   std::vector<ValueId> sources;  // known values the steps read, fetched once per run
+  int64_t peak_bytes = 0;
+  size_t in_place = 0;
+  size_t views = 0;
+  std::vector<char> contiguous_result;  // per wanted value: the graph says contiguous
 };
 
 Plan::Plan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -89,6 +167,9 @@ Plan::Plan(Plan&&) noexcept = default;
 Plan& Plan::operator=(Plan&&) noexcept = default;
 Plan::~Plan() = default;
 size_t Plan::step_count() const { return impl_->steps.size(); }
+int64_t Plan::peak_activation_bytes() const { return impl_->peak_bytes; }
+size_t Plan::in_place_count() const { return impl_->in_place; }
+size_t Plan::view_count() const { return impl_->views; }
 
 Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const ExecOptions& options,
                    const std::function<bool(ValueId)>& known) {
@@ -125,24 +206,92 @@ Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const
   // Last use of each value, over the needed nodes in graph order (nodes are topological).
   std::vector<uint32_t> last_use(graph.values.size(), UINT32_MAX);
   std::vector<NodeId> order;
-  for (NodeId n = 0; n < graph.nodes.size(); ++n)
-    if (needed[n]) order.push_back(n);
+  for (NodeId n = 0; n < graph.nodes.size(); ++n) {
+    if (needed[n]) {
+      order.push_back(n);
+    } else if (!options.drop_dead_nodes) {
+      bool runnable = true;  // its inputs must be computed or given
+      node_for_each_input(graph.nodes[n], [&](ValueId v) {
+        if (producer[v] == kNoNode && !seen[v]) {
+          seen[v] = 1;
+          if (known(v)) {
+            is_source[v] = 1;
+            impl->sources.push_back(v);
+          }
+        }
+        runnable = runnable && (is_source[v] || (producer[v] != kNoNode && needed[producer[v]]));
+      });
+      if (!runnable) continue;
+      needed[n] = 1;
+      order.push_back(n);
+    }
+  }
   for (uint32_t s = 0; s < order.size(); ++s)
     node_for_each_input(graph.nodes[order[s]], [&](ValueId v) { last_use[v] = s; });
   std::vector<char> keep(graph.values.size(), 0);
-  for (ValueId v : wanted) keep[v] = 1;
+  for (ValueId v : wanted) {
+    keep[v] = 1;
+    impl->contiguous_result.push_back(graph.values[v].type.is_contiguous());
+  }
 
   auto& dispatcher = c10::Dispatcher::singleton();
+  int64_t live_bytes = 0;
+
+  // The operator each step calls: the recorded one, or (options.views) the view a copying
+  // twin stands for.
+  const bool views = options.views && view_lowering_is_safe(graph, order);
+  std::vector<std::optional<c10::OperatorHandle>> handles(order.size());
+  for (uint32_t s = 0; s < order.size(); ++s) {
+    const Node& node = graph.nodes[order[s]];
+    handles[s] = dispatcher.findSchema({node.op, node.overload});
+    if (handles[s] && views) {
+      if (auto view = view_for(dispatcher, *handles[s])) {
+        handles[s] = view;
+        ++impl->views;
+      }
+    }
+  }
+
+  // Values whose memory no other value shares: results of operators that allocate, read by
+  // no view. Only those may be overwritten by an in-place twin at their last use.
+  std::vector<char> owns_memory(graph.values.size(), 0);
+  for (uint32_t s = 0; s < order.size(); ++s) {
+    if (!handles[s]) continue;
+    const Node& node = graph.nodes[order[s]];
+    if (!may_alias(*handles[s])) node_for_each_output(node, [&](ValueId v) { owns_memory[v] = 1; });
+    else node_for_each_input(node, [&](ValueId v) { owns_memory[v] = 0; });
+  }
+  auto in_place_twin = [&](const Graph& g, const std::vector<NodeId>& steps, uint32_t s,
+                           const c10::OperatorHandle& op) -> std::optional<c10::OperatorHandle> {
+    const Node& node = g.nodes[steps[s]];
+    if (!has_in_place_twin(node.op) || node.inputs.empty() || node.outputs.size() != 1 ||
+        node.outputs[0].values.size() != 1)
+      return std::nullopt;
+    const auto* self = std::get_if<TensorRef>(&node.inputs[0].value);
+    if (!self || self->value >= g.values.size()) return std::nullopt;
+    const ValueId v = self->value;
+    if (!owns_memory[v] || is_source[v] || keep[v] || last_use[v] != s) return std::nullopt;
+    if (g.values[v].type != g.values[node.outputs[0].values[0]].type) return std::nullopt;  // broadcast, promotion
+    auto twin = dispatcher.findSchema({node.op + "_", node.overload});
+    if (!twin || twin->schema().arguments().size() != op.schema().arguments().size()) return std::nullopt;
+    return twin;
+  };
   for (uint32_t s = 0; s < order.size(); ++s) {
     const NodeId n = order[s];
     const Node& node = graph.nodes[n];
-    auto handle = dispatcher.findSchema({node.op, node.overload});
+    std::optional<c10::OperatorHandle> handle = handles[s];
     if (!handle)
-      fail(ErrorKind::kUnsupported, node_label(graph, n) + ": this LibTorch has no operator " + node.qualified_name());
+      fail(ErrorKind::kUnsupported, node_label(graph, n) + ": LibTorch " + libtorch_version() + " has no operator " + node.qualified_name());
     const auto& schema_args = handle->schema().arguments();
     if (schema_args.size() != node.inputs.size())
       fail(ErrorKind::kBadInput, node_label(graph, n) + ": the operator takes " + std::to_string(schema_args.size()) +
                                      " arguments, the node has " + std::to_string(node.inputs.size()));
+    if (options.in_place) {
+      if (auto twin = in_place_twin(graph, order, s, *handle)) {
+        handle = twin;
+        ++impl->in_place;
+      }
+    }
     Step step{n, *handle, {}, {}, {}, node.outputs, {}};
     step.args.reserve(node.inputs.size());
     for (size_t a = 0; a < node.inputs.size(); ++a) {
@@ -157,6 +306,14 @@ Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const
     node_for_each_input(node, [&](ValueId v) {
       if (last_use[v] == s && !keep[v] && !is_source[v]) step.frees.push_back(v);
     });
+    node_for_each_output(node, [&](ValueId v) {
+      live_bytes += graph.values[v].type.nbytes().value_or(0);
+      if (last_use[v] == UINT32_MAX && !keep[v]) step.frees.push_back(v);
+    });
+    std::sort(step.frees.begin(), step.frees.end());  // a node may read a value twice
+    step.frees.erase(std::unique(step.frees.begin(), step.frees.end()), step.frees.end());
+    impl->peak_bytes = std::max(impl->peak_bytes, live_bytes);
+    for (ValueId v : step.frees) live_bytes -= graph.values[v].type.nbytes().value_or(0);
     impl->steps.push_back(std::move(step));
   }
   return Plan(std::move(impl));
@@ -203,7 +360,11 @@ std::vector<at::Tensor> Plan::run(const std::function<at::Tensor(ValueId)>& sour
   }
   std::vector<at::Tensor> result;
   result.reserve(impl_->wanted.size());
-  for (ValueId v : impl_->wanted) result.push_back(env[v]);
+  for (size_t i = 0; i < impl_->wanted.size(); ++i) {
+    at::Tensor& t = env[impl_->wanted[i]];
+    // A view where the graph recorded a copy: hand out the layout the graph promises.
+    result.push_back(impl_->contiguous_result[i] && !t.is_contiguous() ? t.contiguous() : t);
+  }
   return result;
 }
 

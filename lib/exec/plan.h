@@ -18,6 +18,16 @@ struct ExecOptions {
   // Where the graph runs. Device arguments that name the remote_accelerator device (a
   // factory called on it during capture) are rewritten to this one.
   c10::Device device = c10::Device(c10::kCPU);
+  // Only the nodes the wanted values depend on run. Off: every node runs, in graph order.
+  bool drop_dead_nodes = true;
+  // An elementwise operator whose first input dies at it, and shares its memory with nothing,
+  // writes its result into that input (aten::relu as aten::relu_), as TorchScript's own
+  // graphs do: fewer allocations, warmer caches, the same values.
+  bool in_place = true;
+  // Views that functionalization recorded as copies (aten::transpose_copy) run as views, and
+  // reshapes as aten::reshape: the same values, no copy. Off where a graph reads memory
+  // layout explicitly (as_strided).
+  bool views = true;
 };
 
 class Plan {
@@ -36,6 +46,11 @@ class Plan {
   std::vector<at::Tensor> run(const std::function<at::Tensor(ValueId)>& source) const;
 
   size_t step_count() const;
+  size_t in_place_count() const;  // steps that write into their dying first input
+  size_t view_count() const;      // copying steps run as views
+  // The most bytes of intermediate values alive at once during a run, from the graph's types
+  // (views counted as if they owned their data, so an upper bound).
+  int64_t peak_activation_bytes() const;
 
   Plan(Plan&&) noexcept;
   Plan& operator=(Plan&&) noexcept;
@@ -46,6 +61,10 @@ class Plan {
   explicit Plan(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Whether any node reads its inputs' memory layout explicitly (as_strided, _reshape_alias):
+// then only the layouts the graph recorded give the recorded values.
+bool graph_reads_memory_layout(const Graph& graph);
 
 // Runs a whole graph: inputs and stored values come from `source`; returns the graph's
 // outputs in order.

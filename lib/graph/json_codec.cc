@@ -500,15 +500,6 @@ bool check_header(const json& doc) {
   return minor <= kGraphVersionMinor;
 }
 
-// "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..." ->
-// "line 3, column 5: syntax error ..."
-std::string parse_error_text(const json::parse_error& e) {
-  std::string text = e.what();
-  auto at = text.find(" at line ");
-  if (at != std::string::npos) return text.substr(at + 4);
-  auto colon = text.find("] ");
-  return colon == std::string::npos ? text : text.substr(colon + 2);
-}
 
 }  // namespace
 
@@ -552,7 +543,7 @@ Graph graph_from_json(std::string_view text, const std::string& source) {
     try {
       doc = json::parse(text.begin(), text.end());
     } catch (const json::parse_error& e) {
-      fail(ErrorKind::kBadInput, "invalid JSON: " + parse_error_text(e));
+      fail(ErrorKind::kBadInput, "invalid JSON: " + json_parse_error_text(e.what()));
     }
     bool strict = check_header(doc);
     Reader reader(strict);

@@ -81,4 +81,11 @@ void json_append_double(std::string& out, double v) {
   if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
 }
 
+std::string json_parse_error_text(std::string_view message) {
+  auto at = message.find(" at line ");
+  if (at != std::string_view::npos) return std::string(message.substr(at + 4));
+  auto colon = message.find("] ");
+  return std::string(colon == std::string_view::npos ? message : message.substr(colon + 2));
+}
+
 }  // namespace genie

@@ -18,4 +18,8 @@ void json_append_int(std::string& out, int64_t v);
 // the strings "inf", "-inf", "nan" (JSON has no literal for those).
 void json_append_double(std::string& out, double v);
 
+// A JSON parser's message without its prefix: "[json.exception.parse_error.101] parse error
+// at line 3, column 5: syntax error ..." -> "line 3, column 5: syntax error ...".
+std::string json_parse_error_text(std::string_view message);
+
 }  // namespace genie

@@ -30,7 +30,12 @@ struct ModelCase {
 
 std::string models_dir() {
   const char* dir = std::getenv("GENIE_TEST_MODELS");
-  return dir ? dir : "";
+  return dir ? dir : GENIE_TEST_MODELS_DIR;
+}
+
+std::string out_dir() {
+  const char* dir = std::getenv("GENIE_TEST_OUT");
+  return dir ? dir : GENIE_TEST_OUT_DIR;
 }
 
 std::vector<ModelCase> model_cases() {
@@ -85,8 +90,7 @@ TEST_P(RealModel, CaptureReplayEqualsEagerTorchScript) {
   CapturedModel captured = model_capture(*model, inputs);
   const Graph& graph = captured.graph;
   graph_validate(graph);
-  if (const char* out = std::getenv("GENIE_TEST_OUT"))
-    std::ofstream(std::string(out) + "/" + c.name + ".json") << graph_to_json(graph);
+  std::ofstream(out_dir() + "/" + c.name + ".json") << graph_to_json(graph);  // for the schema tests
 
   // Capture leaves the model as it was, also when the model fails on its inputs: the same
   // loaded model captures again to the same graph.
@@ -101,10 +105,12 @@ TEST_P(RealModel, CaptureReplayEqualsEagerTorchScript) {
   for (const auto& p : fresh.named_parameters()) EXPECT_TRUE(stored.count(p.name)) << "parameter " << p.name;
   for (const auto& b : fresh.named_buffers()) EXPECT_TRUE(stored.count(b.name)) << "buffer " << b.name;
 
-  // At least 90% of nodes know their module.
+  // At least 90% of nodes know their submodule -- except the 2-layer BERT, whose root
+  // prepares the attention mask in 12 of its 64 nodes (docs/capture.md).
   size_t scoped = 0;
   for (const Node& n : graph.nodes) scoped += !n.scope.empty();
-  EXPECT_GE(double(scoped) / graph.nodes.size(), 0.9) << scoped << " of " << graph.nodes.size();
+  const double wanted = c.name.rfind("bert", 0) == 0 ? 0.8 : 0.9;
+  EXPECT_GE(double(scoped) / graph.nodes.size(), wanted) << scoped << " of " << graph.nodes.size();
 
   // Replay from the graph file alone: a fresh executor, weights by name, inputs by position.
   Graph reread = graph_from_json(graph_to_json(graph), c.name);

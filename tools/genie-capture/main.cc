@@ -1,7 +1,5 @@
 // genie-capture: run a TorchScript model on the remote_accelerator device and write the
 // graph it records (genie.graph JSON) and its weights (safetensors).
-#include <ATen/ops/randn.h>
-#include <ATen/ops/zeros.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cstdio>
@@ -10,21 +8,13 @@
 #include "capture/model_capture.h"
 #include "common/tool_main.h"
 #include "exec/aten_types.h"
+#include "exec/example_input.h"
 #include "graph/json_codec.h"
 #include "io/safetensors.h"
 #include "support/error.h"
 #include "support/files.h"
 
 namespace {
-
-// Example inputs: floating types from a seeded normal distribution, others zeros (token 0,
-// mask 0: valid for any vocabulary).
-at::Tensor example_input(const genie::TensorType& type, at::Generator& generator) {
-  auto options = at::TensorOptions().dtype(genie::to_scalar_type(type.dtype));
-  if (c10::isFloatingType(options.dtype().toScalarType()))
-    return at::randn(type.shape, generator, options);
-  return at::zeros(type.shape, options);
-}
 
 std::string default_weights_path(const std::string& graph_path) {
   std::string base = graph_path;
@@ -66,7 +56,7 @@ int main(int argc, char** argv) {
     auto model = genie::model_open(model_path, method);
     at::Generator generator = at::detail::createCPUGenerator(seed);
     std::vector<at::Tensor> inputs;
-    for (const auto& type : types) inputs.push_back(example_input(type, generator));
+    for (const auto& type : types) inputs.push_back(genie::example_input(type, generator));
     genie::CapturedModel captured = genie::model_capture(*model, inputs);
     captured.graph.annotations["source"] = genie::display_path(model_path);
 

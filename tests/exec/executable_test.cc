@@ -1,0 +1,168 @@
+// Executable on the real models: each optimisation alone and together, and running without
+// in-place memory reuse, gives the outputs of the graph run exactly as captured; bad inputs are named; on a CUDA machine the CUDA-graph
+// replay equals the CPU (skipped without a GPU).
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "capture/model_capture.h"
+#include "exec/executable.h"
+#include "io/safetensors.h"
+#include "support/error.h"
+#include "exec/aten_types.h"
+
+namespace genie {
+namespace {
+
+std::string models_dir() {
+  const char* dir = std::getenv("GENIE_TEST_MODELS");
+  return dir ? dir : "";
+}
+
+struct Captured {
+  Graph graph;
+  std::string weights_path;
+  std::vector<at::Tensor> inputs;
+};
+
+// Captures MODEL.traced.pt on seeded inputs and writes its weights where a test can reopen them.
+Captured capture(const std::string& name, const std::vector<at::Tensor>& inputs) {
+  auto model = model_open(models_dir() + "/" + name + ".traced.pt");
+  CapturedModel captured = model_capture(*model, inputs);
+  std::vector<TensorToWrite> tensors;
+  for (const auto& [n, t] : captured.weights)
+    tensors.push_back({n, to_dtype(t.scalar_type()), t.sizes().vec(), t.data_ptr(), t.nbytes()});
+  std::string path = ::testing::TempDir() + "/" + name + ".exec_test.safetensors";
+  safetensors_write(path, tensors);
+  return {captured.graph, path, inputs};
+}
+
+std::vector<at::Tensor> run(const Captured& c, const RunOptions& options) {
+  Executable e = Executable::load(c.graph, SafetensorsFile::open(c.weights_path), options);
+  std::vector<at::Tensor> out;
+  for (auto& [name, t] : e.run(c.inputs)) out.push_back(t.cpu().clone());
+  return out;
+}
+
+void expect_close(const std::vector<at::Tensor>& got, const std::vector<at::Tensor>& want, double rel) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    double scale = std::max(1.0, want[i].abs().max().item<double>());
+    EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), rel * scale) << "output " << i;
+  }
+}
+
+class Optimisations : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Optimisations, EachEqualsTheGraphAsCaptured) {
+  if (models_dir().empty()) GTEST_SKIP() << "GENIE_TEST_MODELS not set";
+  at::manual_seed(0);
+  Captured c = capture(GetParam(), {at::randn({1, 3, 224, 224})});
+  RunOptions exact;
+  exact.fold_batch_norm = false;
+  exact.drop_dead_nodes = false;
+  exact.channels_last = false;
+  std::vector<at::Tensor> reference = run(c, exact);
+
+  RunOptions allocating = exact;  // memory reuse is the same arithmetic
+  allocating.in_place = false;
+  expect_close(run(c, allocating), reference, 0);
+
+  RunOptions fold = exact, drop = exact, nhwc = exact, all;
+  fold.fold_batch_norm = true;
+  drop.drop_dead_nodes = true;
+  nhwc.channels_last = true;
+  expect_close(run(c, fold), reference, 1e-5);
+  expect_close(run(c, drop), reference, 0);  // the same operators on the same data
+  expect_close(run(c, nhwc), reference, 1e-5);
+  expect_close(run(c, all), reference, 1e-5);
+
+  Executable e = Executable::load(c.graph, SafetensorsFile::open(c.weights_path), all);
+  size_t convolutions = 0;
+  for (const Node& n : c.graph.nodes) convolutions += n.op == "aten::_convolution";
+  EXPECT_EQ(e.info().folded_batch_norms, convolutions);  // every conv in these models feeds a batch-norm
+  EXPECT_EQ(e.info().channels_last_convolutions, convolutions);
+  EXPECT_LT(e.info().steps, c.graph.nodes.size());
+  EXPECT_GT(e.info().in_place_steps, 0u);  // the relus at least
+  EXPECT_GT(e.info().peak_activation_bytes, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Optimisations, ::testing::Values("resnet18", "mobilenet_v2"));
+
+// Copies run as views and in-place reuse change where results live, not what they are (a
+// GEMM may take another path for a transposed operand: rounding, nothing more).
+TEST(Executable, ViewsAndInPlaceOnBertEqualTheGraphAsCaptured) {
+  if (models_dir().empty()) GTEST_SKIP() << "GENIE_TEST_MODELS not set";
+  at::Tensor ids = at::arange(16, at::kLong).reshape({1, 16}) % 50;
+  Captured c = capture("bert", {ids, at::ones({1, 16}, at::kLong)});
+  RunOptions plain;
+  plain.views = false;
+  plain.in_place = false;
+  std::vector<at::Tensor> reference = run(c, plain);
+  Executable e = Executable::load(c.graph, SafetensorsFile::open(c.weights_path), RunOptions{});
+  EXPECT_GT(e.info().view_steps, 0u);
+  std::vector<at::Tensor> got;
+  for (auto& [name, t] : e.run(c.inputs)) {
+    EXPECT_TRUE(t.is_contiguous()) << name << ": the graph promises a contiguous output";
+    got.push_back(t.clone());
+  }
+  expect_close(got, reference, 1e-6);
+}
+
+TEST(Executable, NamesTheInputOfTheWrongShapeOrType) {
+  if (models_dir().empty()) GTEST_SKIP() << "GENIE_TEST_MODELS not set";
+  Captured c = capture("resnet18", {at::randn({1, 3, 224, 224})});
+  Executable e = Executable::load(c.graph, SafetensorsFile::open(c.weights_path), RunOptions{});
+  try {
+    e.run({at::randn({1, 3, 32, 32})});
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kBadInput);
+    EXPECT_NE(std::string(error.what()).find("input \"x\": the graph takes 1x3x224x224:float32, given 1x3x32x32:float32"),
+              std::string::npos)
+        << error.what();
+  }
+  EXPECT_THROW(e.run({at::zeros({1, 3, 224, 224}, at::kLong)}), Error);
+  EXPECT_THROW(e.run({}), Error);
+}
+
+TEST(Executable, CudaWithoutAGpuIsAPlainUsageError) {
+  if (at::hasCUDA()) GTEST_SKIP() << "this machine has a GPU";
+  try {
+    parse_run_device("cuda:0");
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kUsage);
+    EXPECT_NE(std::string(error.what()).find("no usable CUDA GPU"), std::string::npos) << error.what();
+  }
+  EXPECT_THROW(parse_run_device("tpu"), Error);
+  EXPECT_THROW(parse_run_device("meta"), Error);
+  EXPECT_EQ(parse_run_device("cpu"), c10::Device(c10::kCPU));
+}
+
+TEST(ExecutableCuda, GraphReplayEqualsCpu) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA GPU on this machine";
+  if (models_dir().empty()) GTEST_SKIP() << "GENIE_TEST_MODELS not set";
+  at::manual_seed(0);
+  Captured c = capture("resnet18", {at::randn({1, 3, 224, 224})});
+  std::vector<at::Tensor> cpu = run(c, RunOptions{});
+  RunOptions cuda;
+  cuda.device = parse_run_device("cuda:0");
+  Executable e = Executable::load(c.graph, SafetensorsFile::open(c.weights_path), cuda);
+  EXPECT_TRUE(e.info().cuda_graph) << e.info().cuda_graph_off_reason;
+  for (int r = 0; r < 3; ++r) {  // replays reuse their buffers: each must still be right
+    at::Tensor input = at::randn({1, 3, 224, 224});
+    c.inputs = {input};
+    std::vector<at::Tensor> want = run(c, RunOptions{});
+    std::vector<at::Tensor> got;
+    for (auto& [name, t] : e.run({input})) got.push_back(t.cpu());
+    expect_close(got, want, 1e-2);  // TF32 convolutions on the GPU
+  }
+  (void)cpu;
+}
+
+}  // namespace
+}  // namespace genie

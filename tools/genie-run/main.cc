@@ -1,0 +1,332 @@
+// genie-run: execute a captured graph on a device (cpu, cuda:N) from its weights, optionally
+// check it against the original TorchScript model and time it against TorchScript.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "capture/model_capture.h"
+#include "common/tool_main.h"
+#include "exec/aten_types.h"
+#include "exec/example_input.h"
+#include "exec/executable.h"
+#include "graph/json_codec.h"
+#include "io/safetensors.h"
+#include "support/error.h"
+#include "support/files.h"
+
+namespace {
+
+using genie::ErrorKind;
+using genie::fail;
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+std::string default_weights_path(const std::string& graph_path) {
+  std::string base = graph_path;
+  if (base.size() > 5 && base.compare(base.size() - 5, 5, ".json") == 0) base.resize(base.size() - 5);
+  return base + ".safetensors";
+}
+
+at::Tensor tensor_copy(const genie::TensorView& view) {
+  return at::from_blob(const_cast<uint8_t*>(view.data), view.shape,
+                       at::TensorOptions().dtype(genie::to_scalar_type(view.dtype)))
+      .clone();
+}
+
+std::vector<at::Tensor> read_inputs(const genie::Graph& graph, const std::string& path) {
+  genie::SafetensorsFile file = genie::SafetensorsFile::open(path);
+  std::vector<at::Tensor> inputs;
+  for (const genie::NamedValue& in : graph.inputs) {
+    const genie::TensorView* view = file.find(in.name);
+    if (!view) {
+      std::string names;
+      for (const auto& t : file.tensors()) names += (names.empty() ? "" : ", ") + t.name;
+      fail(ErrorKind::kBadInput, genie::display_path(path) + ": no tensor named \"" + in.name +
+                                     "\" (the graph's input); the file has: " + (names.empty() ? "nothing" : names));
+    }
+    inputs.push_back(tensor_copy(*view));
+  }
+  return inputs;
+}
+
+void write_outputs(const NamedTensors& outputs, const std::string& path) {
+  std::vector<at::Tensor> keep;
+  std::vector<genie::TensorToWrite> tensors;
+  for (const auto& [name, t] : outputs) {
+    keep.push_back(t.cpu().contiguous());
+    const at::Tensor& c = keep.back();
+    tensors.push_back({name, genie::to_dtype(c.scalar_type()), c.sizes().vec(), c.data_ptr(), c.nbytes()});
+  }
+  genie::safetensors_write(path, tensors, {{"producer", "genie-run"}});
+}
+
+struct Difference {
+  std::string name;
+  double max_abs = 0, max_rel = 0;
+  bool ok = true;
+  std::string problem;  // shape or dtype mismatch, missing output
+};
+
+// allclose's rule per element: |got - want| <= atol + rtol * |want|.
+std::vector<Difference> compare(const NamedTensors& got, const NamedTensors& want, double rtol, double atol) {
+  std::map<std::string, at::Tensor> by_name(want.begin(), want.end());
+  std::vector<Difference> diffs;
+  for (const auto& [name, g] : got) {
+    Difference d{name};
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      d.ok = false;
+      d.problem = "the model has no output of this name";
+    } else if (it->second.sizes() != g.sizes()) {
+      d.ok = false;
+      d.problem = "shape differs: graph " + genie::tensor_type_spec(genie::tensor_type_of(g)) + ", model " +
+                  genie::tensor_type_spec(genie::tensor_type_of(it->second));
+    } else {
+      at::Tensor a = g.to(at::kDouble).cpu(), b = it->second.to(at::kDouble).cpu();
+      at::Tensor abs = (a - b).abs();
+      if (abs.numel() > 0) {
+        d.max_abs = abs.max().item<double>();
+        d.max_rel = (abs / b.abs().clamp_min(1e-12)).max().item<double>();
+        d.ok = (abs <= atol + rtol * b.abs()).all().item<bool>() && !a.isnan().any().item<bool>();
+      }
+    }
+    diffs.push_back(d);
+  }
+  return diffs;
+}
+
+struct Timing {
+  std::vector<double> ms;
+  double median() const {
+    std::vector<double> v = ms;
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+  }
+  double min() const { return ms.empty() ? 0 : *std::min_element(ms.begin(), ms.end()); }
+  double max() const { return ms.empty() ? 0 : *std::max_element(ms.begin(), ms.end()); }
+  nlohmann::json json() const { return {{"median_ms", median()}, {"min_ms", min()}, {"max_ms", max()}}; }
+};
+
+template <typename F>
+double time_ms(const c10::Device& device, F&& f) {
+  auto t0 = std::chrono::steady_clock::now();
+  f();
+  genie::device_synchronize(device);
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string megabytes(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Run a Genie graph on a device from its weights; check it against the original model; time it.\n\n"
+               "Examples:\n"
+               "  genie-run resnet18.json                       random inputs (seed 0), CPU\n"
+               "  genie-run --device cuda:0 resnet18.json --check resnet18.pt\n"
+               "  genie-run bert.json --inputs batch.safetensors -o out.safetensors --format json\n"
+               "  genie-run resnet18.json --check resnet18.pt --bench 30 --threads 2",
+               "genie-run"};
+  std::string graph_path, weights_path, inputs_path, outputs_path, check_path, device_name = "cpu", format = "text";
+  uint64_t seed = 0;
+  int bench = 0, threads = 0;
+  double rtol = 1e-4, atol = 1e-5;
+  bool no_fold = false, keep_dead = false, no_channels_last = false, no_optimize = false;
+  bool no_cuda_graph = false, no_in_place = false, no_views = false;
+  app.add_option("graph", graph_path, "graph file (genie-capture's output); - for stdin")->required();
+  app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
+  app.add_option("--weights", weights_path, "weights file (default: GRAPH.safetensors beside the graph)");
+  auto* inputs_opt = app.add_option("--inputs", inputs_path, "inputs by graph input name (safetensors)");
+  app.add_option("--seed", seed, "seed of random inputs when --inputs is not given (floats normal, others 0)")
+      ->default_val(0)
+      ->excludes(inputs_opt);
+  app.add_option("-o,--outputs", outputs_path, "write the outputs by name (safetensors)");
+  app.add_option("--check", check_path, "TorchScript model to run on the same inputs and device and compare with");
+  app.add_option("--rtol", rtol, "relative tolerance of --check")->default_val(1e-4);
+  app.add_option("--atol", atol, "absolute tolerance of --check")->default_val(1e-5);
+  app.add_option("--bench", bench, "time N runs against TorchScript (needs --check)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "intra-op threads (default: LibTorch's choice)")->check(CLI::PositiveNumber);
+  app.add_option("--format", format, "text or json (a summary for scripts, on stdout)")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--no-fold-batch-norm", no_fold, "keep batch-norms apart from their convolutions");
+  app.add_flag("--keep-dead-nodes", keep_dead, "run every node, also those no output depends on");
+  app.add_flag("--no-channels-last", no_channels_last, "CPU: keep convolutions in the recorded NCHW layout");
+  app.add_flag("--no-optimize", no_optimize, "all three above: run the graph as captured");
+  app.add_flag("--no-in-place", no_in_place, "every operator allocates its result (memory reuse off)");
+  app.add_flag("--no-views", no_views, "run functionalization's copying views (transpose_copy...) as copies");
+  app.add_flag("--no-cuda-graph", no_cuda_graph, "on CUDA, launch operator by operator");
+  app.set_version_flag("--version", "genie-run 0.1.0");
+
+  return genie::tool_main(app, argc, argv, [&] {
+    if (bench > 0 && check_path.empty()) fail(ErrorKind::kUsage, "--bench times against the model: give --check MODEL.pt");
+    if (graph_path == "-" && weights_path.empty())
+      fail(ErrorKind::kUsage, "with the graph on stdin, say where the weights are: --weights FILE");
+    if (weights_path.empty()) weights_path = default_weights_path(graph_path);
+    if (threads > 0) at::set_num_threads(threads);
+
+    genie::RunOptions options;
+    options.device = genie::parse_run_device(device_name);
+    options.fold_batch_norm = !no_fold && !no_optimize;
+    options.drop_dead_nodes = !keep_dead && !no_optimize;
+    options.channels_last = !no_channels_last && !no_optimize;
+    options.in_place = !no_in_place;
+    options.views = !no_views;
+    options.cuda_graph = !no_cuda_graph;
+
+    genie::Graph graph = genie::graph_read(graph_path);
+    std::vector<at::Tensor> inputs;
+    if (!inputs_path.empty()) {
+      inputs = read_inputs(graph, inputs_path);
+    } else {
+      at::Generator generator = at::detail::createCPUGenerator(seed);
+      for (const genie::NamedValue& in : graph.inputs)
+        inputs.push_back(genie::example_input(graph.values[in.value].type, generator));
+    }
+    // The model is opened before anything runs: a wrong --check path fails fast.
+    std::unique_ptr<genie::ModelFrontEnd> model;
+    if (!check_path.empty()) {
+      model = genie::model_open(check_path);
+      model->to(options.device);
+    }
+
+    genie::Executable executable =
+        genie::Executable::load(std::move(graph), genie::SafetensorsFile::open(weights_path), options);
+    NamedTensors outputs = executable.run(inputs);
+    for (auto& [name, t] : outputs) t = t.clone();  // CUDA graph replay reuses its buffers
+    if (!outputs_path.empty()) write_outputs(outputs, outputs_path);
+
+    const genie::ExecutableInfo& info = executable.info();
+    nlohmann::json report = {{"graph", genie::display_path(graph_path)},
+                             {"device", options.device.str()},
+                             {"threads", at::get_num_threads()},
+                             {"graph_nodes", info.graph_nodes},
+                             {"operators_run", info.steps},
+                             {"in_place_operators", info.in_place_steps},
+                             {"copies_run_as_views", info.view_steps},
+                             {"folded_batch_norms", info.folded_batch_norms},
+                             {"channels_last_convolutions", info.channels_last_convolutions},
+                             {"cuda_graph", info.cuda_graph},
+                             {"weight_bytes", info.weight_bytes},
+                             {"peak_activation_bytes", info.peak_activation_bytes},
+                             {"outputs", nlohmann::json::array()}};
+    for (const auto& [name, t] : outputs)
+      report["outputs"].push_back({{"name", name}, {"type", genie::tensor_type_spec(genie::tensor_type_of(t))}});
+
+    bool check_ok = true;
+    if (model) {
+      std::vector<at::Tensor> model_inputs;
+      for (const at::Tensor& t : inputs) model_inputs.push_back(t.to(options.device));
+      NamedTensors expected = model->run_eager(model_inputs);
+      nlohmann::json check = {{"model", genie::display_path(check_path)}, {"rtol", rtol}, {"atol", atol},
+                              {"outputs", nlohmann::json::array()}};
+      for (const Difference& d : compare(outputs, expected, rtol, atol)) {
+        check_ok = check_ok && d.ok;
+        nlohmann::json entry = {{"name", d.name}, {"max_abs_diff", d.max_abs}, {"max_rel_diff", d.max_rel}, {"ok", d.ok}};
+        if (!d.problem.empty()) entry["problem"] = d.problem;
+        check["outputs"].push_back(entry);
+      }
+      if (outputs.size() != expected.size()) {
+        check_ok = false;
+        check["problem"] = "the graph has " + std::to_string(outputs.size()) + " outputs, the model " +
+                           std::to_string(expected.size());
+      }
+      check["ok"] = check_ok;
+      report["check"] = check;
+
+      if (bench > 0) {
+        std::unique_ptr<genie::ModelFrontEnd> optimized;
+        std::string optimized_error;
+        try {
+          optimized = model->optimized_for_inference();
+        } catch (const genie::Error& e) {
+          optimized_error = e.what();
+        }
+        std::vector<at::Tensor> device_inputs = model_inputs;
+        Timing genie_t, script_t, optimized_t;
+        for (int r = 0; r < 3; ++r) {  // warm-up: the profiling executor specialises on early runs
+          executable.run(device_inputs);
+          model->run_eager(device_inputs);
+          if (optimized) optimized->run_eager(device_inputs);
+        }
+        for (int r = 0; r < bench; ++r) {  // interleaved, so drift hits all alike
+          genie_t.ms.push_back(time_ms(options.device, [&] { executable.run(device_inputs); }));
+          script_t.ms.push_back(time_ms(options.device, [&] { model->run_eager(device_inputs); }));
+          if (optimized) optimized_t.ms.push_back(time_ms(options.device, [&] { optimized->run_eager(device_inputs); }));
+        }
+        nlohmann::json b = {{"runs", bench}, {"genie", genie_t.json()}, {"torchscript", script_t.json()},
+                            {"ratio", genie_t.median() / script_t.median()}};
+        if (optimized) {
+          b["torchscript_optimized"] = optimized_t.json();
+          b["ratio_optimized"] = genie_t.median() / optimized_t.median();
+        } else {
+          b["torchscript_optimized_error"] = optimized_error;
+        }
+        report["bench"] = b;
+      }
+    }
+
+    if (format == "json") {
+      std::cout << report.dump(2) << "\n";
+    } else {
+      std::printf("%s on %s (%d threads): %zu operators run of %zu nodes", report["graph"].get<std::string>().c_str(),
+                  options.device.str().c_str(), at::get_num_threads(), info.steps, info.graph_nodes);
+      if (info.in_place_steps) std::printf(", %zu in place", info.in_place_steps);
+      if (info.view_steps) std::printf(", %zu copies as views", info.view_steps);
+      if (info.folded_batch_norms) std::printf(", %zu batch-norms folded", info.folded_batch_norms);
+      if (info.channels_last_convolutions)
+        std::printf(", %zu convolutions channels-last", info.channels_last_convolutions);
+      if (info.cuda_graph) std::printf(", replayed as a CUDA graph");
+      std::printf("\n  weights %s, peak activations %s\n", megabytes(info.weight_bytes).c_str(),
+                  megabytes(info.peak_activation_bytes).c_str());
+      if (options.device.is_cuda() && options.cuda_graph && !info.cuda_graph)
+        std::printf("  no CUDA graph: %s\n", info.cuda_graph_off_reason.c_str());
+      for (const auto& out : report["outputs"])
+        std::printf("  output %s: %s\n", out["name"].get<std::string>().c_str(), out["type"].get<std::string>().c_str());
+      if (report.contains("check")) {
+        const auto& check = report["check"];
+        std::printf("check against %s (rtol %g, atol %g): %s\n", check["model"].get<std::string>().c_str(), rtol, atol,
+                    check_ok ? "equal" : "DIFFERENT");
+        if (check.contains("problem")) std::printf("  %s\n", check["problem"].get<std::string>().c_str());
+        for (const auto& d : check["outputs"]) {
+          std::printf("  %-12s max abs diff %.3g, max rel diff %.3g%s%s\n", d["name"].get<std::string>().c_str(),
+                      d["max_abs_diff"].get<double>(), d["max_rel_diff"].get<double>(), d["ok"].get<bool>() ? "" : "  OVER",
+                      d.contains("problem") ? ("  " + d["problem"].get<std::string>()).c_str() : "");
+        }
+      }
+      if (report.contains("bench")) {
+        const auto& b = report["bench"];
+        auto row = [](const char* what, const nlohmann::json& t) {
+          std::printf("  %-34s median %8.3f ms  min %8.3f  max %8.3f\n", what, t["median_ms"].get<double>(),
+                      t["min_ms"].get<double>(), t["max_ms"].get<double>());
+        };
+        std::printf("bench, %d runs each, interleaved:\n", bench);
+        row("genie plan", b["genie"]);
+        row("TorchScript interpreter", b["torchscript"]);
+        if (b.contains("torchscript_optimized")) row("TorchScript frozen + optimized", b["torchscript_optimized"]);
+        std::printf("  ratio genie / TorchScript: %.3f", b["ratio"].get<double>());
+        if (b.contains("ratio_optimized"))
+          std::printf(";  genie / frozen + optimized: %.3f", b["ratio_optimized"].get<double>());
+        else
+          std::printf(";  frozen + optimized unavailable: %s", b["torchscript_optimized_error"].get<std::string>().c_str());
+        std::printf("\n");
+      }
+    }
+    if (!check_ok) {
+      std::cerr << "genie-run: outputs differ from " << genie::display_path(check_path) << " beyond rtol " << rtol
+                << ", atol " << atol << "\n";
+      return 6;
+    }
+    return 0;
+  });
+}
