@@ -49,6 +49,8 @@ ValueId tensor_input(const Node& node, size_t index) {
 }  // namespace
 
 struct Executable::Impl {
+  Impl(SafetensorsFile w, Graph g, const RunOptions& o) : weights(std::move(w)), graph(std::move(g)), options(o) {}
+
   SafetensorsFile weights;
   Graph graph;
   RunOptions options;
@@ -78,7 +80,7 @@ const ExecutableInfo& Executable::info() const { return impl_->info; }
 Executable Executable::load(Graph graph, SafetensorsFile weights, const RunOptions& options) {
   c10::InferenceMode inference;
   weights_check(graph, weights);
-  auto impl = std::make_unique<Impl>(Impl{std::move(weights), std::move(graph), options, {}, {}, {}, {}});
+  auto impl = std::make_unique<Impl>(std::move(weights), std::move(graph), options);
   Graph& g = impl->graph;
   impl->info.graph_nodes = g.nodes.size();
   for (const NamedValue& p : g.parameters) {

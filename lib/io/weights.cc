@@ -25,4 +25,10 @@ void weights_check(const Graph& graph, const SafetensorsFile& weights) {
   }
 }
 
+std::string weights_path_beside(const std::string& graph_path) {
+  std::string base = graph_path;
+  if (base.size() > 5 && base.compare(base.size() - 5, 5, ".json") == 0) base.resize(base.size() - 5);
+  return base + ".safetensors";
+}
+
 }  // namespace genie

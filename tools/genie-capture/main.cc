@@ -11,18 +11,9 @@
 #include "exec/example_input.h"
 #include "graph/json_codec.h"
 #include "io/safetensors.h"
+#include "io/weights.h"
 #include "support/error.h"
 #include "support/files.h"
-
-namespace {
-
-std::string default_weights_path(const std::string& graph_path) {
-  std::string base = graph_path;
-  if (base.size() > 5 && base.compare(base.size() - 5, 5, ".json") == 0) base.resize(base.size() - 5);
-  return base + ".safetensors";
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Capture a TorchScript model as a Genie graph: run it on the remote_accelerator device,\n"
@@ -48,7 +39,7 @@ int main(int argc, char** argv) {
   return genie::tool_main(app, argc, argv, [&] {
     if (output_path == "-" && weights_path.empty())
       genie::fail(genie::ErrorKind::kUsage, "with -o - (stdout), say where the weights go: --weights FILE");
-    if (weights_path.empty()) weights_path = default_weights_path(output_path);
+    if (weights_path.empty()) weights_path = genie::weights_path_beside(output_path);
     if (weights_path == "-") genie::fail(genie::ErrorKind::kUsage, "--weights must name a file");
 
     std::vector<genie::TensorType> types;

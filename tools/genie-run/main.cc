@@ -19,6 +19,7 @@
 #include "exec/executable.h"
 #include "graph/json_codec.h"
 #include "io/safetensors.h"
+#include "io/weights.h"
 #include "support/error.h"
 #include "support/files.h"
 
@@ -27,12 +28,6 @@ namespace {
 using genie::ErrorKind;
 using genie::fail;
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
-
-std::string default_weights_path(const std::string& graph_path) {
-  std::string base = graph_path;
-  if (base.size() > 5 && base.compare(base.size() - 5, 5, ".json") == 0) base.resize(base.size() - 5);
-  return base + ".safetensors";
-}
 
 at::Tensor tensor_copy(const genie::TensorView& view) {
   return at::from_blob(const_cast<uint8_t*>(view.data), view.shape,
@@ -79,7 +74,8 @@ std::vector<Difference> compare(const NamedTensors& got, const NamedTensors& wan
   std::map<std::string, at::Tensor> by_name(want.begin(), want.end());
   std::vector<Difference> diffs;
   for (const auto& [name, g] : got) {
-    Difference d{name};
+    Difference d;
+    d.name = name;
     auto it = by_name.find(name);
     if (it == by_name.end()) {
       d.ok = false;
@@ -172,7 +168,7 @@ int main(int argc, char** argv) {
     if (bench > 0 && check_path.empty()) fail(ErrorKind::kUsage, "--bench times against the model: give --check MODEL.pt");
     if (graph_path == "-" && weights_path.empty())
       fail(ErrorKind::kUsage, "with the graph on stdin, say where the weights are: --weights FILE");
-    if (weights_path.empty()) weights_path = default_weights_path(graph_path);
+    if (weights_path.empty()) weights_path = genie::weights_path_beside(graph_path);
     if (threads > 0) at::set_num_threads(threads);
 
     genie::RunOptions options;
