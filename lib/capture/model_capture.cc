@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 #include "capture/lazy_tensor.h"
 #include "support/error.h"
@@ -59,17 +60,36 @@ void flatten_outputs(const c10::IValue& value, const std::string& name,
   }  // other values (None, ints) are not graph outputs
 }
 
+// Where a parameter or buffer lives: its module object and attribute slot, found once per
+// loaded model (walking modules and looking attributes up by name cost more than the
+// capture of a small model's operators).
+struct TensorSlot {
+  c10::intrusive_ptr<c10::ivalue::Object> object;
+  size_t slot;
+  std::string name;  // model name: "layer1.0.conv1.weight"
+  Residency residency;
+};
+
+std::vector<TensorSlot> tensor_slots(const torch::jit::Module& root) {
+  std::vector<TensorSlot> slots;
+  for (const auto& sub : root.named_modules()) {
+    const torch::jit::Module& mod = sub.value;
+    const std::string prefix = sub.name.empty() ? "" : sub.name + ".";
+    auto add = [&](const std::string& name, Residency residency) {
+      slots.push_back({mod._ivalue(), mod.type()->getAttributeSlot(name), prefix + name, residency});
+    };
+    for (const auto& p : mod.named_parameters(/*recurse=*/false)) add(p.name, Residency::kParameter);
+    for (const auto& b : mod.named_buffers(/*recurse=*/false)) add(b.name, Residency::kBuffer);
+  }
+  return slots;
+}
+
 // Puts the model's own tensors back into the slots capture filled with LazyTensors, also
 // when the model fails.
 struct SlotRestorer {
-  struct Slot {
-    torch::jit::Module module;
-    std::string name;
-    at::Tensor value;
-  };
-  std::vector<Slot> saved;
+  std::vector<std::pair<const TensorSlot*, c10::IValue>> saved;
   ~SlotRestorer() {
-    for (Slot& slot : saved) slot.module.setattr(slot.name, slot.value);
+    for (auto& [slot, value] : saved) slot->object->setSlot(slot->slot, std::move(value));
   }
 };
 
@@ -112,18 +132,14 @@ class TorchScriptModel final : public ModelFrontEnd {
     // replaced by its LazyTensor (Module::to() does not accept a PrivateUse1 device), and
     // put back afterwards, so the model stays usable and a second capture finds the
     // interpreter's code for this module already built.
+    if (!slots_) slots_ = tensor_slots(module_);
     SlotRestorer restore;
-    for (const auto& sub : module_.named_modules()) {
-      torch::jit::Module mod = sub.value;
-      const std::string prefix = sub.name.empty() ? "" : sub.name + ".";
-      for (const auto& p : mod.named_parameters(/*recurse=*/false)) {
-        restore.saved.push_back({mod, p.name, p.value});
-        mod.setattr(p.name, builder.add_parameter(p.value, prefix + p.name, Residency::kParameter));
-      }
-      for (const auto& b : mod.named_buffers(/*recurse=*/false)) {
-        restore.saved.push_back({mod, b.name, b.value});
-        mod.setattr(b.name, builder.add_parameter(b.value, prefix + b.name, Residency::kBuffer));
-      }
+    restore.saved.reserve(slots_->size());
+    for (const TensorSlot& slot : *slots_) {
+      c10::IValue original = slot.object->getSlot(slot.slot);
+      at::Tensor lazy = builder.add_parameter(original.toTensor(), slot.name, slot.residency);
+      restore.saved.emplace_back(&slot, std::move(original));
+      slot.object->setSlot(slot.slot, std::move(lazy));
     }
     struct AnnotatorReset {
       GraphBuilder& builder;
@@ -171,6 +187,7 @@ class TorchScriptModel final : public ModelFrontEnd {
 
   torch::jit::Module module_;
   std::string method_;
+  std::optional<std::vector<TensorSlot>> slots_;
 };
 
 bool starts_with_zip_magic(const std::string& path) {

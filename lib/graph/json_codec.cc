@@ -1,5 +1,6 @@
 #include "graph/json_codec.h"
 
+#include <functional>
 #include <cmath>
 #include <limits>
 #include <ostream>
@@ -503,9 +504,18 @@ bool check_header(const json& doc) {
 
 }  // namespace
 
-std::string graph_to_json(const Graph& graph) {
-  std::string out;
-  out.reserve(256 + graph.values.size() * 80 + graph.nodes.size() * 200);
+namespace {
+
+// Writes the document into `out`, handing it to `flush` (when given) whenever it holds more
+// than a chunk, so that a large graph goes to its file without ever being one string.
+void emit_graph(const Graph& graph, std::string& out, const std::function<void(std::string&)>& flush) {
+  constexpr size_t kChunk = size_t{1} << 20;
+  auto maybe_flush = [&] {
+    if (flush && out.size() >= kChunk) {
+      flush(out);
+      out.clear();
+    }
+  };
   out += "{\n  \"format\": \"genie.graph\",\n  \"version\": {\"major\": ";
   json_append_int(out, kGraphVersionMajor);
   out += ", \"minor\": ";
@@ -526,14 +536,25 @@ std::string graph_to_json(const Graph& graph) {
   for (ValueId v = 0; v < graph.values.size(); ++v) {
     out += v ? ",\n    " : "\n    ";
     append_value(out, v, graph.values[v]);
+    maybe_flush();
   }
   out += graph.values.empty() ? "],\n" : "\n  ],\n";
   out += "  \"nodes\": [";
   for (NodeId n = 0; n < graph.nodes.size(); ++n) {
     out += n ? ",\n    " : "\n    ";
     append_node(out, n, graph.nodes[n]);
+    maybe_flush();
   }
   out += graph.nodes.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  if (flush) flush(out);
+}
+
+}  // namespace
+
+std::string graph_to_json(const Graph& graph) {
+  std::string out;
+  out.reserve(256 + graph.values.size() * 80 + graph.nodes.size() * 200);
+  emit_graph(graph, out, nullptr);
   return out;
 }
 
@@ -560,8 +581,11 @@ Graph graph_from_json(std::string_view text, const std::string& source) {
 Graph graph_read(const std::string& path) { return graph_from_json(read_file(path), display_path(path)); }
 
 void graph_write(const Graph& graph, const std::string& path) {
-  std::string text = graph_to_json(graph);
-  write_file_atomic(path, [&](std::ostream& out) { out.write(text.data(), static_cast<std::streamsize>(text.size())); });
+  write_file_atomic(path, [&](std::ostream& file) {
+    std::string chunk;
+    chunk.reserve((size_t{1} << 20) + 4096);
+    emit_graph(graph, chunk, [&](std::string& text) { file.write(text.data(), static_cast<std::streamsize>(text.size())); });
+  });
 }
 
 }  // namespace genie

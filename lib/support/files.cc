@@ -21,6 +21,11 @@ std::string display_path(const std::string& path, bool for_output) {
   return path;
 }
 
+bool is_special_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 std::string read_file(const std::string& path) {
   if (path == "-") {
     std::ostringstream buffer;
@@ -40,6 +45,18 @@ void write_file_atomic(const std::string& path,
     write(std::cout);
     std::cout.flush();
     if (!std::cout) fail(ErrorKind::kIo, "<stdout>: write failed");
+    return;
+  }
+  // A device or a pipe (-o /dev/null, a FIFO) is written in place: renaming a temporary over
+  // it would replace the device node itself.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) fail(ErrorKind::kIo, path + ": is a directory");
+    std::ofstream out(path, std::ios::binary);
+    if (!out) fail(ErrorKind::kIo, path + ": cannot open for writing: " + std::strerror(errno));
+    write(out);
+    out.flush();
+    if (!out) fail(ErrorKind::kIo, path + ": write failed");
     return;
   }
   // mkstemp in the target's directory, so the final rename stays on one file system.

@@ -8,13 +8,18 @@
 
 namespace genie {
 
+// Whether `path` exists and is not a regular file or directory (/dev/null, a FIFO): outputs
+// "beside" such a path have nowhere to go.
+bool is_special_file(const std::string& path);
+
 // Whole content of `path` ("-" reads stdin). Throws Error(kIo) naming the path.
 std::string read_file(const std::string& path);
 
 // Calls `write` with a stream for `path` ("-" is stdout). For a file the bytes go to a
 // temporary in the same directory, renamed over `path` only after `write` returned and the
 // stream flushed without error; on any failure the temporary is removed and `path` left as
-// it was. Throws Error(kIo) naming the path.
+// it was. An existing path that is not a regular file (/dev/null, a FIFO) is written in
+// place. Throws Error(kIo) naming the path.
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
 
 // How a path is shown in messages: "<stdin>"/"<stdout>" for "-".

@@ -205,7 +205,7 @@ TEST_P(RealModel, AgreesWithTheGraph) {
   for (const Match* m : of("attention")) {
     EXPECT_EQ(m->variant, fused_attention_ ? "fused" : "decomposed");
     for (const auto& [name, ids] : m->roles) {
-      if (name == "scores" || name == "output") EXPECT_EQ(graph_.nodes[ids[0]].op, "aten::bmm");
+      if (name == "scores" || name == "output") { EXPECT_EQ(graph_.nodes[ids[0]].op, "aten::bmm"); }
     }
     for (const auto& [name, v] : m->values) {
       if (name == "mask") continue;

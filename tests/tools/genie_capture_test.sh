@@ -47,6 +47,19 @@ check "stdout pipes into genie-graph" grep -q "valid genie.graph" "$work/te.txt"
 check "capture is deterministic" cmp "$work/r18.json" "$work/r18b.json"
 check "weights are deterministic" cmp "$work/r18.safetensors" "$work/r18b.safetensors"
 
+# A pipe or device as the output (-o /dev/null, a FIFO) is written in place, not replaced by
+# a renamed file; its weights must be named.
+mkfifo "$work/fifo"
+cat "$work/fifo" >"$work/from-fifo.json" &
+reader=$!
+expect 0 "nodes" -- "$models/resnet18.traced.pt" --input 1x3x224x224 -o "$work/fifo" --weights "$work/fifo.st"
+wait $reader
+check "a FIFO output stays a FIFO" test -p "$work/fifo"
+check "the graph came through the FIFO" cmp "$work/r18.json" "$work/from-fifo.json"
+expect 2 "fifo is not a regular file, say where the weights go: --weights FILE" -- "$models/resnet18.traced.pt" \
+  --input 1x3x224x224 -o "$work/fifo"
+rm -f "$work/fifo" "$work/fifo.st" "$work/from-fifo.json"
+
 # Errors.
 expect 2 "genie-capture: .*output is required" -- "$models/resnet18.traced.pt"
 expect 2 'input spec "1x3xz": "z" is not a size' -- "$models/resnet18.traced.pt" --input 1x3xz -o "$work/x.json"

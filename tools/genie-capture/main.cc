@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   return genie::tool_main(app, argc, argv, [&] {
     if (output_path == "-" && weights_path.empty())
       genie::fail(genie::ErrorKind::kUsage, "with -o - (stdout), say where the weights go: --weights FILE");
+    if (genie::is_special_file(output_path) && weights_path.empty())
+      genie::fail(genie::ErrorKind::kUsage,
+                  "-o " + output_path + " is not a regular file, say where the weights go: --weights FILE");
     if (weights_path.empty()) weights_path = genie::weights_path_beside(output_path);
     if (weights_path == "-") genie::fail(genie::ErrorKind::kUsage, "--weights must name a file");
 
