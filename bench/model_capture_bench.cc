@@ -7,6 +7,7 @@
 // MODELS_DIR is what testdata/models/make_models.py wrote, with chain.scripted.pt from
 // bench/make_chain_model.py.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/script.h>
 
@@ -56,21 +57,29 @@ int main(int argc, char** argv) {
     auto model = genie::model_open(path);
     size_t nodes = 0;
     const double first = seconds([&] { nodes = genie::model_capture(*model, {image}).graph.nodes.size(); });
-    std::vector<double> forward, capture;
-    for (int r = 0; r < reps + 1; ++r) {
-      double f = seconds([&] {
-        c10::InferenceMode guard;
-        eager.forward({image});
-      });
-      double c = seconds([&] { genie::model_capture(*model, {image}); });
-      if (r == 0) continue;  // the eager side's warm-up
-      forward.push_back(f);
-      capture.push_back(c);
+    // The forward at LibTorch's default thread count and on one thread (capture runs on one
+    // either way): on this shared 2-core machine the one-thread figure is the steady one,
+    // since OpenMP's second thread waits on whatever else runs.
+    const int default_threads = at::get_num_threads();
+    for (int threads : {default_threads, 1}) {
+      at::set_num_threads(threads);
+      std::vector<double> forward, capture;
+      for (int r = 0; r < reps + 1; ++r) {
+        double f = seconds([&] {
+          c10::InferenceMode guard;
+          eager.forward({image});
+        });
+        double c = seconds([&] { genie::model_capture(*model, {image}); });
+        if (r == 0) continue;  // the eager side's warm-up
+        forward.push_back(f);
+        capture.push_back(c);
+      }
+      std::printf("resnet18 1x3x224x224 (%zu nodes), forward on %d thread%s: eager forward %.2f ms; capture of the "
+                  "loaded model %.3f ms = %.2f%% of a forward (first capture after loading: %.1f ms)\n",
+                  nodes, threads, threads == 1 ? "" : "s", median(forward) * 1e3, median(capture) * 1e3,
+                  100 * median(capture) / median(forward), first * 1e3);
     }
-    std::printf("resnet18 1x3x224x224 (%zu nodes): eager forward %.2f ms; capture of the loaded model %.3f ms "
-                "= %.2f%% of a forward (first capture after loading: %.1f ms)\n",
-                nodes, median(forward) * 1e3, median(capture) * 1e3, 100 * median(capture) / median(forward),
-                first * 1e3);
+    at::set_num_threads(default_threads);
   }
 
   // 2. genie-capture end to end on the chain model (a scripted loop of N adds), per node, vs

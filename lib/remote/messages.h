@@ -1,0 +1,107 @@
+// The typed messages of Genie's remote-execution protocol, version 1 (docs/protocol.md),
+// and their encoding into frames. Plain data only: graphs travel as genie.graph JSON,
+// weights as safetensors bytes, tensors as a descriptor plus raw bytes — nothing a peer
+// could execute. Decoding checks every count and size against Limits before allocating.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "graph/dtype.h"
+
+namespace genie::remote {
+
+inline constexpr uint16_t kProtocolMajor = 1;
+inline constexpr uint16_t kProtocolMinor = 0;
+
+// SHA-256 of the bytes a graph or weights file is sent as (remote/content_hash.h).
+using Digest = std::array<uint8_t, 32>;
+
+enum class ContentKind : uint8_t { kGraph = 1, kWeights = 2 };
+
+// A tensor crossing the wire: its descriptor and its bytes (contiguous, little-endian).
+struct TensorPayload {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  std::string data;
+};
+
+// Client -> server, first message: the versions it speaks and its credentials.
+struct Hello {
+  uint16_t major = kProtocolMajor;
+  uint16_t minor = kProtocolMinor;
+  std::string token;   // "" when the server needs none
+  std::string client;  // free text for the server's log ("genie-run 0.1.0")
+};
+// Server -> client: the version both will speak and what the server runs on.
+struct Welcome {
+  uint16_t major = kProtocolMajor;
+  uint16_t minor = kProtocolMinor;
+  std::string server;  // "genie-serve 0.1.0"
+  std::string device;  // "cuda:0"
+  uint64_t max_frame_bytes = 0;
+};
+// Either way: the request failed (or the hello was refused); the connection stays usable
+// unless the error says otherwise. `code` is a genie::ErrorKind (support/error.h).
+struct ErrorReply {
+  uint8_t code = 0;
+  std::string text;
+};
+// Which of these does the server hold?
+struct Query {
+  std::vector<std::pair<ContentKind, Digest>> items;
+};
+// One answer per queried item, in order: true = have, false = need.
+struct Have {
+  std::vector<bool> present;
+};
+// Content the server needs; it checks the digest against the bytes and keeps them.
+struct Put {
+  ContentKind kind = ContentKind::kGraph;
+  Digest digest{};
+  std::string content;
+};
+struct Stored {
+  ContentKind kind = ContentKind::kGraph;
+  Digest digest{};
+};
+// Run a graph the server holds, with weights it holds, on these inputs.
+struct RunRequest {
+  Digest graph{};
+  Digest weights{};
+  std::vector<TensorPayload> inputs;
+};
+struct Outputs {
+  std::vector<TensorPayload> outputs;
+  uint64_t server_micros = 0;  // time the server spent on the run, for the client's report
+};
+
+using Message = std::variant<Hello, Welcome, ErrorReply, Query, Have, Put, Stored, RunRequest, Outputs>;
+
+// Frame type bytes; the order of Message's alternatives, from 1.
+enum class MessageType : uint8_t { kHello = 1, kWelcome, kError, kQuery, kHave, kPut, kStored, kRun, kOutputs };
+
+std::string_view message_type_name(uint8_t type);
+
+// What a decoder accepts; the server's flags set these (--max-request-bytes).
+struct Limits {
+  uint64_t max_frame_bytes = uint64_t{1} << 32;  // 4 GiB
+  uint32_t max_tensors = 4096;
+  uint32_t max_rank = 16;
+  uint32_t max_query_items = 4096;
+  size_t max_string_bytes = 4096;
+};
+
+// The whole frame (header + payload) for a message.
+std::string message_encode(const Message& message);
+// A message from a frame's type and payload. Throws Error(kBadInput) naming the message and
+// what is wrong: an unknown type, a truncated or overlong field, a count over a limit, a
+// tensor whose bytes do not match its dtype and shape, trailing bytes.
+Message message_decode(uint8_t type, std::string_view payload, const Limits& limits);
+
+}  // namespace genie::remote

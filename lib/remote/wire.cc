@@ -1,0 +1,73 @@
+#include "remote/wire.h"
+
+#include "support/error.h"
+
+namespace genie::remote {
+
+void WireWriter::str(std::string_view s) {
+  u32(static_cast<uint32_t>(s.size()));
+  raw(s);
+}
+
+void WireWriter::bytes(std::string_view b) {
+  u64(b.size());
+  raw(b);
+}
+
+void WireReader::fail_bad(const std::string& message) const { fail(ErrorKind::kBadInput, what_ + ": " + message); }
+
+void WireReader::need(uint64_t n, const char* field) const {
+  if (n > remaining())
+    fail_bad("truncated message: " + std::string(field) + " needs " + std::to_string(n) + " bytes at offset " +
+             std::to_string(pos_) + ", " + std::to_string(remaining()) + " left");
+}
+
+uint64_t WireReader::fixed(int n) {
+  need(static_cast<uint64_t>(n), "an integer");
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(data_[pos_ + i])) << (8 * i);
+  pos_ += static_cast<size_t>(n);
+  return v;
+}
+
+std::string WireReader::str(size_t max_length) {
+  uint32_t n = u32();
+  if (n > max_length)
+    fail_bad("a string of " + std::to_string(n) + " bytes is longer than the limit of " + std::to_string(max_length));
+  need(n, "a string");
+  std::string s(data_.substr(pos_, n));
+  pos_ += n;
+  return s;
+}
+
+std::string_view WireReader::bytes(uint64_t max_length) {
+  uint64_t n = u64();
+  if (n > max_length)
+    fail_bad("a block of " + std::to_string(n) + " bytes is longer than the limit of " + std::to_string(max_length));
+  need(n, "a byte block");
+  std::string_view b = data_.substr(pos_, static_cast<size_t>(n));
+  pos_ += static_cast<size_t>(n);
+  return b;
+}
+
+std::string_view WireReader::raw(size_t n) {
+  need(n, "a fixed field");
+  std::string_view b = data_.substr(pos_, n);
+  pos_ += n;
+  return b;
+}
+
+uint32_t WireReader::count(uint32_t max, size_t min_item_bytes, const char* of_what) {
+  uint32_t n = u32();
+  if (n > max) fail_bad(std::to_string(n) + " " + of_what + " exceed the limit of " + std::to_string(max));
+  if (min_item_bytes && n > remaining() / min_item_bytes)
+    fail_bad("truncated message: " + std::to_string(n) + " " + of_what + " cannot fit in the " +
+             std::to_string(remaining()) + " bytes left");
+  return n;
+}
+
+void WireReader::expect_end() const {
+  if (remaining() != 0) fail_bad(std::to_string(remaining()) + " unexpected bytes after the message");
+}
+
+}  // namespace genie::remote

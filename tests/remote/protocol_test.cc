@@ -1,0 +1,221 @@
+// The wire protocol as both ends and an attacker see it: every message survives a round
+// trip; truncated, oversized, foreign and random bytes fail with a clear error and never
+// allocate what a header merely claims.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "remote/content_hash.h"
+#include "remote/frame.h"
+#include "remote/messages.h"
+#include "support/error.h"
+
+namespace genie::remote {
+namespace {
+
+TensorPayload tensor(std::string name, DType dtype, std::vector<int64_t> shape, size_t nbytes) {
+  TensorPayload t{std::move(name), dtype, std::move(shape), std::string(nbytes, '\0')};
+  for (size_t i = 0; i < nbytes; ++i) t.data[i] = static_cast<char>(i * 7);
+  return t;
+}
+
+// Encodes, cuts into a frame with the decoder, decodes.
+Message round_trip(const Message& m, const Limits& limits = {}) {
+  std::string bytes = message_encode(m);
+  FrameDecoder decoder(limits.max_frame_bytes);
+  decoder.feed(bytes);
+  auto frame = decoder.next();
+  EXPECT_TRUE(frame.has_value());
+  EXPECT_EQ(decoder.pending(), 0u);
+  EXPECT_EQ(frame->type, m.index() + 1);
+  return message_decode(frame->type, frame->payload, limits);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kBadInput) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+Digest digest_of(const std::string& s) { return sha256(s); }
+
+TEST(ContentHash, KnownAnswers) {
+  // FIPS 180-2 test vectors.
+  EXPECT_EQ(digest_hex(sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(digest_hex(sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  Sha256 pieces;
+  pieces.update("a");
+  pieces.update("bc");
+  EXPECT_EQ(pieces.finish(), sha256("abc"));
+  EXPECT_EQ(digest_short(sha256("abc")), "ba7816bf8f01");
+}
+
+TEST(Messages, EveryMessageRoundTrips) {
+  Hello hello{1, 0, "s3cret", "genie-run 0.1.0"};
+  EXPECT_EQ(std::get<Hello>(round_trip(hello)).token, "s3cret");
+  EXPECT_EQ(std::get<Hello>(round_trip(hello)).client, "genie-run 0.1.0");
+
+  Welcome welcome{1, 0, "genie-serve 0.1.0", "cuda:0", 123456789012};
+  Welcome w = std::get<Welcome>(round_trip(welcome));
+  EXPECT_EQ(w.device, "cuda:0");
+  EXPECT_EQ(w.max_frame_bytes, 123456789012u);
+
+  ErrorReply error{static_cast<uint8_t>(ErrorKind::kRuntime), "aten::mm: shapes cannot be multiplied"};
+  EXPECT_EQ(std::get<ErrorReply>(round_trip(error)).text, error.text);
+  EXPECT_EQ(std::get<ErrorReply>(round_trip(error)).code, error.code);
+
+  Query query{{{ContentKind::kGraph, digest_of("g")}, {ContentKind::kWeights, digest_of("w")}}};
+  Query q = std::get<Query>(round_trip(query));
+  ASSERT_EQ(q.items.size(), 2u);
+  EXPECT_EQ(q.items[1].first, ContentKind::kWeights);
+  EXPECT_EQ(q.items[1].second, digest_of("w"));
+
+  Have have{{true, false, true}};
+  EXPECT_EQ(std::get<Have>(round_trip(have)).present, have.present);
+
+  Put put{ContentKind::kWeights, digest_of("weights"), std::string("\0\1\2 binary", 10)};
+  Put p = std::get<Put>(round_trip(put));
+  EXPECT_EQ(p.content, put.content);
+  EXPECT_EQ(p.digest, put.digest);
+
+  Stored stored{ContentKind::kGraph, digest_of("g")};
+  EXPECT_EQ(std::get<Stored>(round_trip(stored)).digest, stored.digest);
+
+  RunRequest run{digest_of("g"), digest_of("w"),
+          {tensor("x", DType::kFloat32, {1, 3, 4, 4}, 192), tensor("ids", DType::kInt64, {1, 16}, 128),
+           tensor("scalar", DType::kBool, {}, 1), tensor("empty", DType::kFloat16, {0, 5}, 0)}};
+  RunRequest r = std::get<RunRequest>(round_trip(run));
+  ASSERT_EQ(r.inputs.size(), 4u);
+  for (size_t i = 0; i < r.inputs.size(); ++i) {
+    EXPECT_EQ(r.inputs[i].name, run.inputs[i].name);
+    EXPECT_EQ(r.inputs[i].dtype, run.inputs[i].dtype);
+    EXPECT_EQ(r.inputs[i].shape, run.inputs[i].shape);
+    EXPECT_EQ(r.inputs[i].data, run.inputs[i].data);
+  }
+
+  Outputs outputs{{tensor("output", DType::kFloat32, {1, 1000}, 4000)}, 1234};
+  Outputs o = std::get<Outputs>(round_trip(outputs));
+  EXPECT_EQ(o.server_micros, 1234u);
+  EXPECT_EQ(o.outputs[0].data, outputs.outputs[0].data);
+}
+
+TEST(Frames, ArriveInAnyPieces) {
+  std::string stream = message_encode(Hello{}) + message_encode(Have{{true}}) + message_encode(Stored{});
+  for (size_t piece : {1u, 3u, 16u, 17u, 1000u}) {
+    FrameDecoder decoder(1 << 20);
+    std::vector<uint8_t> types;
+    for (size_t at = 0; at < stream.size(); at += piece) {
+      decoder.feed(std::string_view(stream).substr(at, piece));
+      while (auto frame = decoder.next()) types.push_back(frame->type);
+    }
+    EXPECT_EQ(types, (std::vector<uint8_t>{1, 5, 7})) << "pieces of " << piece;
+    EXPECT_EQ(decoder.pending(), 0u);
+  }
+}
+
+TEST(Frames, OversizedFrameRefusedFromItsHeader) {
+  // Only the header arrives: the limit is enforced before any payload is expected.
+  std::string header = frame_header_encode(static_cast<uint8_t>(MessageType::kPut), uint64_t{1} << 40);
+  FrameDecoder decoder(1 << 20);
+  decoder.feed(header);
+  EXPECT_NE(error_of([&] { decoder.next(); }).find("frame of 1099511627776 bytes exceeds the limit of 1048576"),
+            std::string::npos);
+}
+
+TEST(Frames, ForeignBytesNamed) {
+  FrameDecoder http(1 << 20);
+  http.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(error_of([&] { http.next(); }).find("not a Genie frame: the first bytes are not \"GNIE\" (an HTTP request?)"),
+            std::string::npos);
+  FrameDecoder tls(1 << 20);
+  tls.feed(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 randomrandom", 24));
+  EXPECT_NE(error_of([&] { tls.next(); }).find("a TLS handshake?"), std::string::npos);
+  std::string flagged = message_encode(Hello{});
+  flagged[5] = 1;
+  FrameDecoder flags(1 << 20);
+  flags.feed(flagged);
+  EXPECT_NE(error_of([&] { flags.next(); }).find("flags or reserved bits"), std::string::npos);
+}
+
+TEST(Messages, TruncatedAndTrailingBytesFail) {
+  std::string frame = message_encode(RunRequest{digest_of("g"), digest_of("w"), {tensor("x", DType::kFloat32, {2, 2}, 16)}});
+  std::string payload = frame.substr(kFrameHeaderBytes);
+  // Every proper prefix of the payload is truncated.
+  for (size_t n = 0; n < payload.size(); ++n)
+    EXPECT_NE(error_of([&] { message_decode(8, std::string_view(payload).substr(0, n), {}); }).find("run message: "),
+              std::string::npos)
+        << n;
+  EXPECT_NE(error_of([&] { message_decode(8, payload + "x", {}); }).find("1 unexpected bytes after the message"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { message_decode(42, payload, {}); }).find("unknown message type 42"), std::string::npos);
+}
+
+TEST(Messages, TensorBytesMustMatchDtypeAndShape) {
+  TensorPayload wrong = tensor("x", DType::kFloat32, {2, 2}, 12);
+  std::string payload = message_encode(Outputs{{wrong}, 0}).substr(kFrameHeaderBytes);
+  EXPECT_NE(error_of([&] { message_decode(9, payload, {}); })
+                .find("tensor \"x\": 12 bytes for 2x2:float32, which needs 16"),
+            std::string::npos);
+  // Sizes whose product overflows, and negative sizes.
+  TensorPayload huge = tensor("h", DType::kFloat64, {int64_t{1} << 40, int64_t{1} << 40}, 0);
+  payload = message_encode(Outputs{{huge}, 0}).substr(kFrameHeaderBytes);
+  EXPECT_NE(error_of([&] { message_decode(9, payload, {}); }).find("its size overflows"), std::string::npos);
+  TensorPayload negative = tensor("n", DType::kFloat32, {-1}, 0);
+  payload = message_encode(Outputs{{negative}, 0}).substr(kFrameHeaderBytes);
+  EXPECT_NE(error_of([&] { message_decode(9, payload, {}); }).find("negative size -1"), std::string::npos);
+}
+
+TEST(Messages, CountsAreLimitedBeforeAllocation) {
+  Limits limits;
+  limits.max_tensors = 2;
+  Outputs three{{tensor("a", DType::kBool, {1}, 1), tensor("b", DType::kBool, {1}, 1), tensor("c", DType::kBool, {1}, 1)}};
+  std::string payload = message_encode(three).substr(kFrameHeaderBytes);
+  EXPECT_NE(error_of([&] { message_decode(9, payload, limits); }).find("3 tensors exceed the limit of 2"),
+            std::string::npos);
+  // A count that claims more items than the bytes could hold fails without reserving them.
+  std::string lying("\xff\xff\xff\x7f", 4);
+  Limits generous;
+  generous.max_query_items = UINT32_MAX;
+  EXPECT_NE(error_of([&] { message_decode(4, lying, generous); }).find("cannot fit in the 0 bytes left"),
+            std::string::npos);
+  Limits rank;
+  rank.max_rank = 2;
+  payload = message_encode(Outputs{{tensor("r", DType::kBool, {1, 1, 1}, 1)}, 0}).substr(kFrameHeaderBytes);
+  EXPECT_NE(error_of([&] { message_decode(9, payload, rank); }).find("3 dimensions exceed the limit of 2"),
+            std::string::npos);
+  Limits strings;
+  strings.max_string_bytes = 4;
+  payload = message_encode(Hello{1, 0, "a-long-token", ""}).substr(kFrameHeaderBytes);
+  EXPECT_NE(error_of([&] { message_decode(1, payload, strings); }).find("longer than the limit of 4"),
+            std::string::npos);
+}
+
+TEST(Messages, RandomBytesNeverCrash) {
+  // Garbage after a valid header, for every message type: an error or a message, never a
+  // crash, a hang or a huge allocation (the sanitizer build runs this too).
+  std::mt19937 rng(7);
+  Limits limits;
+  limits.max_frame_bytes = 1 << 16;
+  int errors = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string payload(rng() % 96, '\0');
+    for (char& c : payload) c = static_cast<char>(rng() % 4 == 0 ? 0xff : rng() % 3);
+    uint8_t type = static_cast<uint8_t>(1 + rng() % 10);
+    try {
+      message_decode(type, payload, limits);
+    } catch (const Error& e) {
+      ASSERT_EQ(e.kind(), ErrorKind::kBadInput) << e.what();
+      ++errors;
+    }
+  }
+  EXPECT_GT(errors, 15000);  // nearly all garbage is refused
+}
+
+}  // namespace
+}  // namespace genie::remote
