@@ -20,6 +20,7 @@
 #include "graph/json_codec.h"
 #include "io/safetensors.h"
 #include "io/weights.h"
+#include "remote/client.h"
 #include "support/error.h"
 #include "support/files.h"
 
@@ -124,6 +125,39 @@ std::string megabytes(int64_t bytes) {
   return buf;
 }
 
+genie::remote::TensorPayload to_payload(const std::string& name, const at::Tensor& tensor) {
+  at::Tensor c = tensor.cpu().contiguous();
+  return {name, genie::to_dtype(c.scalar_type()), c.sizes().vec(),
+          std::string(static_cast<const char*>(c.data_ptr()), c.nbytes())};
+}
+
+at::Tensor from_payload(const genie::remote::TensorPayload& t) {
+  return at::from_blob(const_cast<char*>(t.data.data()), t.shape, at::TensorOptions().dtype(genie::to_scalar_type(t.dtype)))
+      .clone();
+}
+
+// A graph run by genie-serve: sent once (only what the server lacks), then inputs in and
+// outputs out on every call.
+struct RemoteRun {
+  genie::remote::RemoteClient client;
+  genie::remote::UploadReport upload;
+  std::vector<std::string> input_names;
+  uint64_t call_sent = 0, call_received = 0, server_micros = 0;  // of the last call
+
+  NamedTensors run(const std::vector<at::Tensor>& inputs) {
+    std::vector<genie::remote::TensorPayload> payloads;
+    for (size_t i = 0; i < inputs.size(); ++i) payloads.push_back(to_payload(input_names[i], inputs[i]));
+    const uint64_t sent0 = client.bytes_sent(), received0 = client.bytes_received();
+    genie::remote::Outputs outputs = client.run(std::move(payloads));
+    call_sent = client.bytes_sent() - sent0;
+    call_received = client.bytes_received() - received0;
+    server_micros = outputs.server_micros;
+    NamedTensors result;
+    for (const auto& t : outputs.outputs) result.emplace_back(t.name, from_payload(t));
+    return result;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,16 +166,22 @@ int main(int argc, char** argv) {
                "  genie-run resnet18.json                       random inputs (seed 0), CPU\n"
                "  genie-run --device cuda:0 resnet18.json --check resnet18.pt\n"
                "  genie-run bert.json --inputs batch.safetensors -o out.safetensors --format json\n"
-               "  genie-run resnet18.json --check resnet18.pt --bench 30 --threads 2",
+               "  genie-run resnet18.json --check resnet18.pt --bench 30 --threads 2\n"
+               "  genie-run --remote gpu-box:7070 --token-file ~/.genie-token resnet18.json --check resnet18.pt",
                "genie-run"};
   std::string graph_path, weights_path, inputs_path, outputs_path, check_path, device_name = "cpu", format = "text";
+  std::string remote, token_file;
   uint64_t seed = 0;
   int bench = 0, threads = 0;
   double rtol = 1e-4, atol = 1e-5;
   bool no_fold = false, keep_dead = false, no_channels_last = false, no_optimize = false;
   bool no_cuda_graph = false, no_in_place = false, no_views = false;
   app.add_option("graph", graph_path, "graph file (genie-capture's output); - for stdin")->required();
-  app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
+  auto* device_opt = app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
+  auto* remote_opt = app.add_option("--remote", remote, "run on a genie-serve at HOST:PORT instead of here (the "
+                                                        "server's --device decides where)");
+  device_opt->excludes(remote_opt);
+  app.add_option("--token-file", token_file, "with --remote: file holding the server's token")->needs(remote_opt);
   app.add_option("--weights", weights_path, "weights file (default: GRAPH.safetensors beside the graph)");
   auto* inputs_opt = app.add_option("--inputs", inputs_path, "inputs by graph input name (safetensors)");
   app.add_option("--seed", seed, "seed of random inputs when --inputs is not given (floats normal, others 0)")
@@ -196,15 +236,39 @@ int main(int argc, char** argv) {
       model->to(options.device);
     }
 
-    genie::Executable executable =
-        genie::Executable::load(std::move(graph), genie::SafetensorsFile::open(weights_path), options);
-    NamedTensors outputs = executable.run(inputs);
+    // Here, or on a genie-serve: the rest of the tool does not mind which.
+    std::optional<genie::Executable> executable;
+    std::optional<RemoteRun> remote_run;
+    genie::ExecutableInfo info;
+    std::string device_text = options.device.str();
+    if (!remote.empty()) {
+      genie::remote::ClientOptions client_options;
+      client_options.name = "genie-run 0.1.0";
+      if (!token_file.empty()) {
+        std::string text = genie::read_file(token_file);
+        client_options.token = text.substr(0, text.find_first_of("\r\n"));
+      }
+      std::vector<std::string> names;
+      for (const genie::NamedValue& in : graph.inputs) names.push_back(in.name);
+      info.graph_nodes = graph.nodes.size();
+      std::string canonical = genie::graph_to_json(graph);
+      std::string weights = genie::read_file(weights_path);
+      remote_run.emplace(RemoteRun{genie::remote::RemoteClient::connect(remote, client_options), {}, std::move(names)});
+      remote_run->upload = remote_run->client.ensure(canonical, weights);
+      device_text = remote + " " + remote_run->client.welcome().device;
+    } else {
+      executable.emplace(genie::Executable::load(std::move(graph), genie::SafetensorsFile::open(weights_path), options));
+      info = executable->info();
+    }
+    auto run_graph = [&](const std::vector<at::Tensor>& in) {
+      return remote_run ? remote_run->run(in) : executable->run(in);
+    };
+    NamedTensors outputs = run_graph(inputs);
     for (auto& [name, t] : outputs) t = t.clone();  // CUDA graph replay reuses its buffers
     if (!outputs_path.empty()) write_outputs(outputs, outputs_path);
 
-    const genie::ExecutableInfo& info = executable.info();
     nlohmann::json report = {{"graph", genie::display_path(graph_path)},
-                             {"device", options.device.str()},
+                             {"device", device_text},
                              {"threads", at::get_num_threads()},
                              {"graph_nodes", info.graph_nodes},
                              {"operators_run", info.steps},
@@ -216,13 +280,23 @@ int main(int argc, char** argv) {
                              {"weight_bytes", info.weight_bytes},
                              {"peak_activation_bytes", info.peak_activation_bytes},
                              {"outputs", nlohmann::json::array()}};
+    if (remote_run)
+      report["remote"] = {{"server", remote_run->client.welcome().server},
+                          {"device", remote_run->client.welcome().device},
+                          {"graph_sent", remote_run->upload.graph_sent},
+                          {"weights_sent", remote_run->upload.weights_sent},
+                          {"upload_bytes", remote_run->upload.bytes_sent},
+                          {"call_bytes_sent", remote_run->call_sent},
+                          {"call_bytes_received", remote_run->call_received},
+                          {"server_ms", remote_run->server_micros / 1e3}};
     for (const auto& [name, t] : outputs)
       report["outputs"].push_back({{"name", name}, {"type", genie::tensor_type_spec(genie::tensor_type_of(t))}});
 
     bool check_ok = true;
     if (model) {
       std::vector<at::Tensor> model_inputs;
-      for (const at::Tensor& t : inputs) model_inputs.push_back(t.to(options.device));
+      const c10::Device model_device = remote_run ? c10::Device(c10::kCPU) : options.device;
+      for (const at::Tensor& t : inputs) model_inputs.push_back(t.to(model_device));
       NamedTensors expected = model->run_eager(model_inputs);
       nlohmann::json check = {{"model", genie::display_path(check_path)}, {"rtol", rtol}, {"atol", atol},
                               {"outputs", nlohmann::json::array()}};
@@ -251,12 +325,12 @@ int main(int argc, char** argv) {
         std::vector<at::Tensor> device_inputs = model_inputs;
         Timing genie_t, script_t, optimized_t;
         for (int r = 0; r < 3; ++r) {  // warm-up: the profiling executor specialises on early runs
-          executable.run(device_inputs);
+          run_graph(device_inputs);
           model->run_eager(device_inputs);
           if (optimized) optimized->run_eager(device_inputs);
         }
         for (int r = 0; r < bench; ++r) {  // interleaved, so drift hits all alike
-          genie_t.ms.push_back(time_ms(options.device, [&] { executable.run(device_inputs); }));
+          genie_t.ms.push_back(time_ms(options.device, [&] { run_graph(device_inputs); }));
           script_t.ms.push_back(time_ms(options.device, [&] { model->run_eager(device_inputs); }));
           if (optimized) optimized_t.ms.push_back(time_ms(options.device, [&] { optimized->run_eager(device_inputs); }));
         }
@@ -275,6 +349,19 @@ int main(int argc, char** argv) {
     if (format == "json") {
       std::cout << report.dump(2) << "\n";
     } else {
+      if (remote_run) {
+        std::printf("%s on %s (%s): %zu nodes; sent %s (%llu bytes); last call moved %llu bytes out, %llu in, "
+                    "server %.3f ms\n",
+                    report["graph"].get<std::string>().c_str(), remote.c_str(), device_text.c_str(), info.graph_nodes,
+                    remote_run->upload.graph_sent || remote_run->upload.weights_sent
+                        ? (std::string(remote_run->upload.graph_sent ? "graph " : "") +
+                           (remote_run->upload.weights_sent ? "weights" : ""))
+                              .c_str()
+                        : "nothing, the server held both",
+                    static_cast<unsigned long long>(remote_run->upload.bytes_sent),
+                    static_cast<unsigned long long>(remote_run->call_sent),
+                    static_cast<unsigned long long>(remote_run->call_received), remote_run->server_micros / 1e3);
+      } else {
       std::printf("%s on %s (%d threads): %zu operators run of %zu nodes", report["graph"].get<std::string>().c_str(),
                   options.device.str().c_str(), at::get_num_threads(), info.steps, info.graph_nodes);
       if (info.in_place_steps) std::printf(", %zu in place", info.in_place_steps);
@@ -287,6 +374,7 @@ int main(int argc, char** argv) {
                   megabytes(info.peak_activation_bytes).c_str());
       if (options.device.is_cuda() && options.cuda_graph && !info.cuda_graph)
         std::printf("  no CUDA graph: %s\n", info.cuda_graph_off_reason.c_str());
+      }
       for (const auto& out : report["outputs"])
         std::printf("  output %s: %s\n", out["name"].get<std::string>().c_str(), out["type"].get<std::string>().c_str());
       if (report.contains("check")) {

@@ -1,0 +1,133 @@
+// Remote execution against local (remote-execution issue): the same graph run by an
+// Executable in this process and through genie-serve's engine on loopback TCP, interleaved,
+// same device and threads. Reports the first remote call (upload + compile) apart, then the
+// median latency of each side, their ratio, and the bytes each call moved.
+//   build/bench/remote_bench [--runs N] [--threads T] GRAPH.json...   (weights beside each graph)
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "exec/aten_types.h"
+#include "exec/example_input.h"
+#include "exec/executable.h"
+#include "graph/json_codec.h"
+#include "io/weights.h"
+#include "remote/client.h"
+#include "remote/server.h"
+#include "support/files.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+template <typename F>
+double ms(F&& f) {
+  auto t0 = Clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+genie::remote::TensorPayload payload(const std::string& name, const at::Tensor& t) {
+  at::Tensor c = t.contiguous();
+  return {name, genie::to_dtype(c.scalar_type()), c.sizes().vec(),
+          std::string(static_cast<const char*>(c.data_ptr()), c.nbytes())};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 30;
+  std::vector<std::string> graphs;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
+    else if (a == "--threads" && i + 1 < argc) at::set_num_threads(std::atoi(argv[++i]));
+    else graphs.push_back(a);
+  }
+  if (graphs.empty()) {
+    std::fprintf(stderr, "usage: remote_bench [--runs N] [--threads T] GRAPH.json...\n");
+    return 2;
+  }
+
+  genie::remote::ServerOptions options;
+  options.allow_upload = true;
+  genie::remote::Server server(options);
+  auto listener = genie::remote::tcp_listen({"127.0.0.1", 0});
+  std::thread serving([&] { server.serve(*listener); });
+
+  std::printf("%d runs per side, interleaved, %d threads, CPU; medians in ms\n", runs, at::get_num_threads());
+  std::printf("%-28s %10s %10s %8s %12s %12s %14s %12s\n", "graph", "local", "remote", "ratio", "bytes out", "bytes in",
+              "first remote", "round trip");
+  for (const std::string& path : graphs) {
+    genie::Graph graph = genie::graph_read(path);
+    const std::string weights_path = genie::weights_path_beside(path);
+    at::Generator generator = at::detail::createCPUGenerator(0);
+    std::vector<at::Tensor> inputs;
+    std::vector<std::string> names;
+    for (const genie::NamedValue& in : graph.inputs) {
+      inputs.push_back(genie::example_input(graph.values[in.value].type, generator));
+      names.push_back(in.name);
+    }
+    const std::string canonical = genie::graph_to_json(graph);
+    const std::string weights = genie::read_file(weights_path);
+    genie::Executable local =
+        genie::Executable::load(std::move(graph), genie::SafetensorsFile::open(weights_path), genie::RunOptions{});
+
+    genie::remote::ClientOptions client_options;
+    client_options.name = "remote_bench";
+    genie::remote::RemoteClient client = genie::remote::RemoteClient::connect(listener->address(), client_options);
+    // What genie-run --remote does per call: tensors to payloads, the call, payloads to tensors.
+    uint64_t bytes_out = 0, bytes_in = 0;
+    std::vector<double> server_ms;
+    auto remote_call = [&] {
+      std::vector<genie::remote::TensorPayload> payloads;
+      for (size_t i = 0; i < inputs.size(); ++i) payloads.push_back(payload(names[i], inputs[i]));
+      const uint64_t out0 = client.bytes_sent(), in0 = client.bytes_received();
+      genie::remote::Outputs outputs = client.run(std::move(payloads));
+      bytes_out = client.bytes_sent() - out0;
+      bytes_in = client.bytes_received() - in0;
+      server_ms.push_back(outputs.server_micros / 1e3);
+      for (const auto& t : outputs.outputs)
+        at::from_blob(const_cast<char*>(t.data.data()), t.shape, at::TensorOptions().dtype(genie::to_scalar_type(t.dtype)))
+            .clone();
+    };
+    const double first = ms([&] {
+      client.ensure(canonical, weights);
+      remote_call();
+    });
+    c10::InferenceMode inference;
+    for (int w = 0; w < 3; ++w) {
+      local.run(inputs);
+      remote_call();
+    }
+    std::vector<double> local_ms, remote_ms;
+    for (int r = 0; r < runs; ++r) {
+      local_ms.push_back(ms([&] { local.run(inputs); }));
+      remote_ms.push_back(ms(remote_call));
+    }
+    // The protocol's own round trip: a query the server answers from memory.
+    std::vector<double> round_trip_ms;
+    for (int r = 0; r < 200; ++r) round_trip_ms.push_back(ms([&] { client.ping(); }));
+    std::string name = path.substr(path.find_last_of('/') + 1);
+    std::printf("%-28s %10.3f %10.3f %8.3f %12llu %12llu %11.1f ms %9.3f ms  server run %.3f ms\n", name.c_str(), median(local_ms),
+                median(remote_ms), median(remote_ms) / median(local_ms), static_cast<unsigned long long>(bytes_out),
+                static_cast<unsigned long long>(bytes_in), first, median(round_trip_ms), median(server_ms));
+  }
+  server.stop();
+  serving.join();
+  return 0;
+}

@@ -1,0 +1,63 @@
+// The client side of a genie-serve session: connect and say hello, make sure the server
+// holds a graph and its weights (uploading only what it lacks), run. No LibTorch: tensors
+// travel as TensorPayload, and genie-run converts.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "remote/channel.h"
+#include "remote/messages.h"
+
+namespace genie::remote {
+
+struct ClientOptions {
+  std::string token;                 // "" when the server needs none
+  std::string name = "genie-client";  // for the server's log
+  Limits limits;                     // what this client accepts from the server
+};
+
+// What ensure() had to send.
+struct UploadReport {
+  bool graph_sent = false;
+  bool weights_sent = false;
+  uint64_t bytes_sent = 0;  // frames included
+};
+
+class RemoteClient {
+ public:
+  // Connects and exchanges hello/welcome. Throws Error(kIo) if the server cannot be reached,
+  // Error(kUsage) if it refuses the token, Error(kUnsupported) for a protocol version it
+  // does not speak.
+  static RemoteClient connect(const std::string& host_port, const ClientOptions& options);
+
+  const Welcome& welcome() const { return welcome_; }
+
+  // `graph_json` must be in canonical form (graph_to_json of the graph); digests are
+  // computed here. Sends what the server lacks.
+  UploadReport ensure(std::string_view graph_json, std::string_view weights);
+
+  // Runs the graph and weights of the last ensure() on `inputs`. Throws Error with the
+  // server's kind and text when the run fails there; Error(kIo) when the server goes away.
+  Outputs run(std::vector<TensorPayload> inputs);
+
+  // One round trip that does no work (a query of nothing): a health check, and the
+  // protocol's own latency.
+  void ping();
+
+  uint64_t bytes_sent() const { return channel_->bytes_sent(); }
+  uint64_t bytes_received() const { return channel_->bytes_received(); }
+
+ private:
+  explicit RemoteClient(std::unique_ptr<Channel> channel) : channel_(std::move(channel)) {}
+  // The reply to a request: the expected message, or the server's error as an exception.
+  template <typename T>
+  T expect(const char* request);
+
+  std::unique_ptr<Channel> channel_;
+  Welcome welcome_;
+  Digest graph_{}, weights_{};
+  bool ensured_ = false;
+};
+
+}  // namespace genie::remote

@@ -1,0 +1,372 @@
+#include "remote/server.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "exec/aten_types.h"
+#include "graph/json_codec.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "remote/channel.h"
+#include "remote/content_hash.h"
+#include "support/error.h"
+#include "support/files.h"
+
+namespace genie::remote {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ContentKey = std::pair<ContentKind, Digest>;
+
+// Kept content: a graph (parsed once) or a weights file's bytes.
+struct Content {
+  std::shared_ptr<const Graph> graph;
+  std::shared_ptr<const std::string> bytes;  // weights; for graphs, the JSON (its size counts)
+  uint64_t last_use = 0;
+  bool pinned = false;  // placed by the operator in the cache directory: never evicted
+};
+
+// An executable and the lock that serialises its runs (a plan reuses its buffers).
+struct Compiled {
+  std::mutex mutex;
+  std::unique_ptr<Executable> executable;
+};
+
+bool same_secret(const std::string& a, const std::string& b) {
+  // Constant time in the length of the longer: how much of a token matched is not observable.
+  size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i)
+    diff |= static_cast<unsigned char>((i < a.size() ? a[i] : 0) ^ (i < b.size() ? b[i] : 0));
+  return diff == 0;
+}
+
+at::Tensor to_tensor(const TensorPayload& t) {
+  return at::from_blob(const_cast<char*>(t.data.data()), t.shape, at::TensorOptions().dtype(to_scalar_type(t.dtype)))
+      .clone();
+}
+
+TensorPayload to_payload(const std::string& name, const at::Tensor& tensor) {
+  at::Tensor c = tensor.cpu().contiguous();
+  TensorPayload t;
+  t.name = name;
+  t.dtype = to_dtype(c.scalar_type());
+  t.shape = c.sizes().vec();
+  t.data.assign(static_cast<const char*>(c.data_ptr()), c.nbytes());
+  return t;
+}
+
+const char* kind_name(ContentKind kind) { return kind == ContentKind::kGraph ? "graph" : "weights"; }
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  ServerStats stats;
+
+  std::mutex mutex;  // guards everything below
+  std::map<ContentKey, Content> content;
+  std::map<std::pair<Digest, Digest>, std::shared_ptr<Compiled>> compiled;
+  uint64_t tick = 0;
+  uint64_t content_bytes = 0;
+  size_t preloaded = 0;
+
+  std::atomic<bool> stopping{false};
+  Listener* listener = nullptr;
+  std::mutex connections_mutex;
+  std::map<uint64_t, Connection*> open_connections;
+
+  explicit Impl(ServerOptions o) : options(std::move(o)) {}
+
+  void log(const std::string& line) { std::fprintf(stderr, "genie-serve: %s\n", line.c_str()); }
+
+  // Under `mutex`. Drops least recently used, unpinned content until the budget holds.
+  void evict_locked() {
+    while (content_bytes > options.cache_bytes) {
+      auto victim = content.end();
+      for (auto it = content.begin(); it != content.end(); ++it)
+        if (!it->second.pinned && (victim == content.end() || it->second.last_use < victim->second.last_use)) victim = it;
+      if (victim == content.end()) return;  // all pinned
+      const ContentKey key = victim->first;
+      content_bytes -= victim->second.bytes->size();
+      content.erase(victim);
+      for (auto it = compiled.begin(); it != compiled.end();)
+        it = (key.first == ContentKind::kGraph ? it->first.first : it->first.second) == key.second ? compiled.erase(it)
+                                                                                                  : std::next(it);
+      log("evicted " + std::string(kind_name(key.first)) + " " + digest_short(key.second) + " (cache over " +
+          std::to_string(options.cache_bytes) + " bytes)");
+    }
+  }
+
+  void store(ContentKind kind, const Digest& digest, Content entry) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (content.count({kind, digest})) return;
+    entry.last_use = ++tick;
+    content_bytes += entry.bytes->size();
+    content.emplace(ContentKey{kind, digest}, std::move(entry));
+    evict_locked();
+  }
+
+  // Parses and checks content before it is kept: a graph must validate, weights must be a
+  // safetensors file.
+  Content admit(ContentKind kind, std::string bytes) {
+    Content entry;
+    auto shared = std::make_shared<const std::string>(std::move(bytes));
+    if (kind == ContentKind::kGraph) entry.graph = std::make_shared<const Graph>(graph_from_json(*shared, "graph"));
+    else SafetensorsFile::from_bytes(*shared, "weights");  // throws if it is not one
+    entry.bytes = std::move(shared);
+    return entry;
+  }
+
+  void preload() {
+    if (options.cache_dir.empty()) return;
+    std::error_code ec;
+    for (const auto& file : std::filesystem::directory_iterator(options.cache_dir, ec)) {
+      if (file.path().extension() != ".json") continue;
+      const std::string path = file.path().string();
+      Graph graph = graph_read(path);
+      std::string canonical = graph_to_json(graph);
+      std::string weights = read_file(weights_path_beside(path));
+      Content g = admit(ContentKind::kGraph, canonical);
+      Content w = admit(ContentKind::kWeights, weights);
+      g.pinned = w.pinned = true;
+      Digest gd = sha256(canonical), wd = sha256(weights);
+      store(ContentKind::kGraph, gd, std::move(g));
+      store(ContentKind::kWeights, wd, std::move(w));
+      ++preloaded;
+      log("cached " + path + ": graph " + digest_short(gd) + ", weights " + digest_short(wd));
+    }
+    if (ec) fail(ErrorKind::kIo, options.cache_dir + ": cannot read the cache directory: " + ec.message());
+  }
+
+  std::optional<Content> find(ContentKind kind, const Digest& digest) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = content.find({kind, digest});
+    if (it == content.end()) return std::nullopt;
+    it->second.last_use = ++tick;
+    return it->second;
+  }
+
+  Message on_query(const Query& q) {
+    Have have;
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& item : q.items) {
+      auto it = content.find(item);
+      have.present.push_back(it != content.end());
+      if (it != content.end()) it->second.last_use = ++tick;
+    }
+    return have;
+  }
+
+  Message on_put(Put& put) {
+    if (!options.allow_upload)
+      fail(ErrorKind::kUsage, "this server does not accept uploads (start it with --allow-upload, or place the "
+                              "graph and its weights in its --cache-dir)");
+    if (sha256(put.content) != put.digest)
+      fail(ErrorKind::kBadInput, std::string(kind_name(put.kind)) + " content does not match its digest " +
+                                     digest_short(put.digest));
+    store(put.kind, put.digest, admit(put.kind, std::move(put.content)));
+    ++stats.uploads;
+    return Stored{put.kind, put.digest};
+  }
+
+  std::shared_ptr<Compiled> compiled_for(const Digest& g, const Digest& w) {
+    std::optional<Content> graph = find(ContentKind::kGraph, g);
+    if (!graph) fail(ErrorKind::kUsage, "the server does not hold graph " + digest_short(g) + ": send it first");
+    std::optional<Content> weights = find(ContentKind::kWeights, w);
+    if (!weights) fail(ErrorKind::kUsage, "the server does not hold weights " + digest_short(w) + ": send them first");
+    std::shared_ptr<Compiled> entry;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto& slot = compiled[{g, w}];
+      if (!slot) slot = std::make_shared<Compiled>();
+      entry = slot;
+    }
+    std::lock_guard<std::mutex> lock(entry->mutex);
+    if (!entry->executable) {
+      entry->executable = std::make_unique<Executable>(
+          Executable::load(*graph->graph, SafetensorsFile::from_bytes(*weights->bytes, "weights"), options.run));
+      ++stats.compiles;
+    }
+    return entry;
+  }
+
+  Message on_run(const RunRequest& run) {
+    std::shared_ptr<Compiled> entry = compiled_for(run.graph, run.weights);
+    std::lock_guard<std::mutex> lock(entry->mutex);
+    const Graph& graph = entry->executable->graph();
+    std::map<std::string, const TensorPayload*> by_name;
+    for (const TensorPayload& t : run.inputs) by_name[t.name] = &t;
+    std::vector<at::Tensor> inputs;
+    for (const NamedValue& in : graph.inputs) {
+      auto it = by_name.find(in.name);
+      if (it == by_name.end()) fail(ErrorKind::kBadInput, "no input named \"" + in.name + "\" was sent");
+      inputs.push_back(to_tensor(*it->second));
+    }
+    if (run.inputs.size() != graph.inputs.size())
+      fail(ErrorKind::kBadInput, std::to_string(run.inputs.size()) + " inputs sent, the graph takes " +
+                                     std::to_string(graph.inputs.size()));
+    auto t0 = Clock::now();
+    std::vector<std::pair<std::string, at::Tensor>> outputs = entry->executable->run(inputs);
+    Outputs reply;
+    for (const auto& [name, t] : outputs) reply.outputs.push_back(to_payload(name, t));
+    reply.server_micros = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+    ++stats.runs;
+    return reply;
+  }
+
+  // One client, start to end. Errors in a request are answered and the connection goes on;
+  // a broken frame, a failed hello or a vanished peer ends this connection only.
+  void handle(Channel& channel) {
+    const std::string peer = channel.connection().peer();
+    bool greeted = false;
+    while (!stopping) {
+      const uint64_t in0 = channel.bytes_received(), out0 = channel.bytes_sent();
+      std::optional<Message> request;
+      try {
+        request = channel.receive();
+      } catch (const Error& e) {
+        ++stats.protocol_errors;
+        log(peer + " connection ended: " + e.what());
+        if (e.kind() == ErrorKind::kBadInput) {
+          try {
+            channel.send(ErrorReply{static_cast<uint8_t>(e.kind()), e.what()});
+          } catch (const Error&) {
+          }
+        }
+        return;
+      }
+      if (!request) return;
+      ++stats.requests;
+      auto t0 = Clock::now();
+      const auto type = static_cast<uint8_t>(request->index() + 1);
+      std::string detail;
+      Message reply;
+      bool close_after = false;
+      try {
+        if (auto* hello = std::get_if<Hello>(&*request)) {
+          if (hello->major != kProtocolMajor) {
+            close_after = true;
+            fail(ErrorKind::kUnsupported, "protocol version " + std::to_string(hello->major) + "." +
+                                              std::to_string(hello->minor) + " is not supported (this server speaks " +
+                                              std::to_string(kProtocolMajor) + ".x)");
+          }
+          if (!same_secret(hello->token, options.token)) {
+            close_after = true;
+            fail(ErrorKind::kUsage, options.token.empty() ? "this server takes no token" : "wrong or missing token");
+          }
+          greeted = true;
+          detail = hello->client;
+          reply = Welcome{kProtocolMajor, std::min(hello->minor, kProtocolMinor), options.name,
+                          options.run.device.str(), options.limits.max_frame_bytes};
+        } else if (!greeted) {
+          close_after = true;
+          fail(ErrorKind::kUsage, "the first message must be hello");
+        } else if (auto* query = std::get_if<Query>(&*request)) {
+          reply = on_query(*query);
+        } else if (auto* put = std::get_if<Put>(&*request)) {
+          detail = std::string(kind_name(put->kind)) + "=" + digest_short(put->digest);
+          reply = on_put(*put);
+        } else if (auto* run = std::get_if<RunRequest>(&*request)) {
+          detail = "graph=" + digest_short(run->graph);
+          reply = on_run(*run);
+        } else {
+          fail(ErrorKind::kUsage, "a client does not send " + std::string(message_type_name(type)) + " messages");
+        }
+      } catch (const Error& e) {
+        reply = ErrorReply{static_cast<uint8_t>(e.kind()), e.what()};
+      } catch (const std::exception& e) {  // LibTorch's, from a run
+        reply = ErrorReply{static_cast<uint8_t>(ErrorKind::kRuntime), first_line(e.what())};
+      }
+      try {
+        channel.send(reply);
+      } catch (const Error& e) {
+        log(peer + " connection ended: " + e.what());
+        return;
+      }
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      char timing[32];
+      std::snprintf(timing, sizeof timing, "%.2f ms", ms);
+      std::string outcome = "ok";
+      if (auto* error = std::get_if<ErrorReply>(&reply)) outcome = "error: " + error->text;
+      log(peer + " " + std::string(message_type_name(type)) + (detail.empty() ? "" : " " + detail) +
+          " in=" + std::to_string(channel.bytes_received() - in0) + " out=" + std::to_string(channel.bytes_sent() - out0) +
+          " " + timing + " " + outcome);
+      if (close_after) return;
+    }
+  }
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) { impl_->preload(); }
+Server::~Server() = default;
+const ServerStats& Server::stats() const { return impl_->stats; }
+size_t Server::preloaded() const { return impl_->preloaded; }
+
+void Server::stop() {
+  impl_->stopping = true;
+  if (impl_->listener) impl_->listener->close();
+  std::lock_guard<std::mutex> lock(impl_->connections_mutex);
+  for (auto& [id, connection] : impl_->open_connections) connection->shutdown_read();
+}
+
+void Server::serve(Listener& listener) {
+  impl_->listener = &listener;
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Worker> workers;
+  uint64_t next_id = 0;
+  while (!impl_->stopping) {
+    std::unique_ptr<Connection> connection = listener.accept();
+    if (!connection) break;
+    ++impl_->stats.connections;
+    // Reap the threads of clients that have gone.
+    for (auto it = workers.begin(); it != workers.end();) {
+      if (*it->done) {
+        it->thread.join();
+        it = workers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    const uint64_t id = next_id++;
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    auto channel = std::make_shared<Channel>(std::move(connection), impl_->options.limits);
+    {
+      std::lock_guard<std::mutex> lock(impl_->connections_mutex);
+      impl_->open_connections[id] = &channel->connection();
+      if (impl_->stopping) channel->connection().shutdown_read();
+    }
+    workers.push_back({std::thread([this, id, channel, done] {
+                         try {
+                           // A new thread takes the process's intra-op thread count only when
+                           // told (OpenMP keeps it per thread), and no autograd bookkeeping.
+                           at::init_num_threads();
+                           c10::InferenceMode inference;
+                           impl_->handle(*channel);
+                         } catch (const std::exception& e) {
+                           impl_->log(channel->connection().peer() + " connection ended: " + e.what());
+                         }
+                         {
+                           std::lock_guard<std::mutex> lock(impl_->connections_mutex);
+                           impl_->open_connections.erase(id);
+                         }
+                         *done = true;
+                       }),
+                       done});
+  }
+  for (Worker& w : workers) w.thread.join();
+  impl_->listener = nullptr;
+}
+
+}  // namespace genie::remote

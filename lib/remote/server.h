@@ -1,0 +1,56 @@
+// genie-serve's engine: accepts clients, keeps graphs, weights and compiled executables by
+// content digest within a byte budget (least recently used first out), and runs graphs on
+// its device for any number of clients at once. A client that breaks the protocol, goes
+// away or sends a graph that fails affects only its own connection.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "exec/executable.h"
+#include "remote/messages.h"
+#include "remote/transport.h"
+
+namespace genie::remote {
+
+struct ServerOptions {
+  RunOptions run;                          // device and optimisations of every executable
+  std::string token;                       // required in every hello when not empty
+  uint64_t cache_bytes = uint64_t{8} << 30;  // graphs + weights kept, by content size
+  Limits limits;                           // what a client may send
+  bool allow_upload = false;               // false: only what cache_dir held at start runs
+  std::string cache_dir;                   // graphs (*.json) and their weights, loaded at start
+  std::string name = "genie-serve 0.1.0";
+};
+
+// Counters the tests and the log read.
+struct ServerStats {
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> uploads{0};        // put messages stored
+  std::atomic<uint64_t> runs{0};
+  std::atomic<uint64_t> compiles{0};       // executables built
+  std::atomic<uint64_t> protocol_errors{0};  // connections ended for breaking the protocol
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  // Accepts and serves until stop(); then waits for the requests in flight to finish.
+  void serve(Listener& listener);
+  // From any thread (a signal thread): no new clients, no new requests; in-flight requests
+  // finish and are answered.
+  void stop();
+  const ServerStats& stats() const;
+  // Graphs and weights loaded from cache_dir at start.
+  size_t preloaded() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace genie::remote

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# genie-serve and genie-run --remote as users run them, with real processes on loopback:
+# real models run remotely equal to the model and to local genie-run; the second call
+# uploads nothing; two clients at once; a wrong token, foreign bytes, an oversized frame, a
+# truncated frame and a client gone mid-upload leave the server answering; a server killed
+# mid-run is reported by the client in one line; SIGTERM ends the server cleanly.
+#   usage: genie_serve_test.sh GENIE_SERVE GENIE_RUN GENIE_CAPTURE MODELS_DIR PYTHON
+set -u
+serve=$1 run=$2 capture=$3 models=$4 python=$5
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0 passed=0
+
+ok() { passed=$((passed + 1)); }
+bad() {
+  echo "FAIL: $1"
+  shift
+  for f in "$@"; do [[ -f $f ]] && sed 's/^/  | /' "$f"; done
+  failures=$((failures + 1))
+}
+check() {  # check DESCRIPTION COMMAND...
+  local what=$1
+  shift
+  if "$@" >"$work/check.out" 2>&1; then ok; else bad "$what" "$work/check.out"; fi
+}
+
+# start_server NAME ARGS...: starts genie-serve on a free loopback port; sets $port.
+start_server() {
+  local name=$1
+  shift
+  "$serve" --listen 127.0.0.1:0 "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  eval "${name}_pid=$!"
+  for _ in $(seq 100); do
+    port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/$name.log" | cut -d: -f2)
+    [[ -n $port ]] && return 0
+    sleep 0.1
+  done
+  bad "genie-serve $name did not start" "$work/$name.log"
+  return 1
+}
+
+# expect_run CODE PATTERN -- ARGS...: genie-run's exit code and one-line error.
+expect_run() {
+  local code=$1 pattern=$2
+  shift 3
+  "$run" "$@" >"$work/stdout" 2>"$work/stderr"
+  local rc=$?
+  if [[ $rc != "$code" ]] || ! grep -qE -- "$pattern" "$work/stderr" "$work/stdout"; then
+    bad "genie-run $* -> exit $rc (want $code, /$pattern/)" "$work/stdout" "$work/stderr"
+  elif [[ $code != 0 && $(wc -l <"$work/stderr") -ne 1 ]]; then
+    bad "genie-run $*: error must be one line" "$work/stderr"
+  else
+    ok
+  fi
+}
+
+# Sends raw bytes (printf format) to the server and closes.
+send_raw() { # send_raw PORT FORMAT
+  exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "$2" >&3 && sleep 0.2
+  exec 3>&- 3<&-
+}
+HELLO='GNIE\x01\x00\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
+
+# The real models, captured here (weights beside each graph).
+for m in resnet18:1x3x224x224 bert:1x16:int64,1x16:int64 mobilenet_v2:1x3x224x224; do
+  name=${m%%:*}
+  specs=${m#*:}
+  args=()
+  IFS=, read -ra parts <<<"$specs"
+  for s in "${parts[@]}"; do args+=(--input "$s"); done
+  "$capture" "$models/$name.traced.pt" "${args[@]}" -o "$work/$name.json" 2>"$work/capture.err" ||
+    bad "capture $name" "$work/capture.err"
+done
+
+start_server main --allow-upload --max-request-bytes 100000000 || exit 1
+main_port=$port
+remote=(--remote "127.0.0.1:$main_port")
+
+# Each model remotely: equal to the TorchScript model; the first call uploads graph and
+# weights, the second nothing; equal to local genie-run on the same inputs.
+for name in resnet18 bert mobilenet_v2; do
+  expect_run 0 '"graph_sent": true' -- "${remote[@]}" "$work/$name.json" --check "$models/$name.traced.pt" \
+    --format json -o "$work/$name.remote.safetensors"
+  expect_run 0 '"weights_sent": false' -- "${remote[@]}" "$work/$name.json" --check "$models/$name.traced.pt" --format json
+  check "$name: second call sent no graph" grep -q '"graph_sent": false' "$work/stdout"
+  "$run" "$work/$name.json" -o "$work/$name.local.safetensors" >/dev/null 2>&1
+  check "$name: remote outputs equal local genie-run's" "$python" -c "
+import sys
+from safetensors.numpy import load_file
+r, l = load_file(sys.argv[1]), load_file(sys.argv[2])
+assert r.keys() == l.keys(), (r.keys(), l.keys())
+import numpy as np
+for k in r: assert r[k].shape == l[k].shape and np.allclose(r[k], l[k], rtol=1e-5, atol=1e-6), k
+" "$work/$name.remote.safetensors" "$work/$name.local.safetensors"
+done
+check "the server stored 6 uploads (3 graphs, 3 weights), each once" \
+  test "$(grep -c ' put .* ok$' "$work/main.log")" = 6
+"$run" "${remote[@]}" "$work/resnet18.json" --format json >"$work/r18.json.out" 2>&1
+check "resnet18 call: 1x3x224x224 float32 in (602,112 bytes + framing)" \
+  "$python" -c "import json,sys; r=json.load(open(sys.argv[1]))['remote']; assert 602112 < r['call_bytes_sent'] < 602112 + 200, r; assert 4000 < r['call_bytes_received'] < 4000 + 200, r; assert r['upload_bytes'] < 200, r" "$work/r18.json.out"
+
+# Two clients at once.
+"$run" "${remote[@]}" "$work/bert.json" --check "$models/bert.traced.pt" >"$work/c1" 2>&1 &
+c1=$!
+"$run" "${remote[@]}" "$work/resnet18.json" --check "$models/resnet18.traced.pt" >"$work/c2" 2>&1 &
+c2=$!
+wait $c1 && ok || bad "first of two concurrent clients" "$work/c1"
+wait $c2 && ok || bad "second of two concurrent clients" "$work/c2"
+
+# Hostile and broken peers; after each the server still answers.
+send_raw "$main_port" 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
+send_raw "$main_port" 'GNIE\x01\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00'      # 2^40-byte frame
+send_raw "$main_port" 'GNIE\x01\x00\x00\x00\x64\x00\x00\x00\x00\x00\x00\x00abcdefghij'  # 100 promised, 10 sent
+send_raw "$main_port" "${HELLO}"'GNIE\x06\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x02partial upload'
+send_raw "$main_port" 'GNIE\x63\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'      # unknown message type
+sleep 0.3
+check "foreign bytes named in the log" grep -q 'not a Genie frame: .* (an HTTP request?)' "$work/main.log"
+check "oversized frame refused from its header" grep -q 'frame of 1099511627776 bytes exceeds the limit of 100000000' "$work/main.log"
+check "truncated frame logged" grep -q 'truncated frame from 127.0.0.1' "$work/main.log"
+check "unknown message type logged" grep -q 'unknown message type 99' "$work/main.log"
+expect_run 0 'equal' -- "${remote[@]}" "$work/resnet18.json" --check "$models/resnet18.traced.pt"
+
+# Client errors, one line each.
+expect_run 2 'genie-run: .*--device.*excludes|genie-run: .*--remote.*excludes' -- "${remote[@]}" --device cpu "$work/resnet18.json"
+expect_run 3 'cannot connect to 127.0.0.1:1: Connection refused' -- --remote 127.0.0.1:1 "$work/resnet18.json"
+expect_run 2 'is not HOST:PORT' -- --remote nowhere "$work/resnet18.json"
+
+# A token: refused without it or with a wrong one, accepted with it.
+printf 's3cret-token\n' >"$work/token"
+printf 'wrong\n' >"$work/wrong"
+start_server tokened --allow-upload --token-file "$work/token" || exit 1
+expect_run 2 'server: wrong or missing token' -- --remote "127.0.0.1:$port" "$work/resnet18.json"
+expect_run 2 'server: wrong or missing token' -- --remote "127.0.0.1:$port" --token-file "$work/wrong" "$work/resnet18.json"
+expect_run 0 'equal' -- --remote "127.0.0.1:$port" --token-file "$work/token" "$work/resnet18.json" \
+  --check "$models/resnet18.traced.pt"
+
+# Without --allow-upload only what the operator placed in --cache-dir runs.
+mkdir "$work/cache"
+cp "$work/bert.json" "$work/bert.safetensors" "$work/cache/"
+start_server cached --cache-dir "$work/cache" || exit 1
+expect_run 0 '"graph_sent": false' -- --remote "127.0.0.1:$port" "$work/bert.json" --check "$models/bert.traced.pt" --format json
+check "cached: weights not sent either" grep -q '"weights_sent": false' "$work/stdout"
+expect_run 2 'server: this server does not accept uploads' -- --remote "127.0.0.1:$port" "$work/resnet18.json"
+
+# genie-serve's own errors.
+"$serve" --listen 0.0.0.0:0 >"$work/stdout" 2>"$work/stderr"
+[[ $? == 2 ]] && grep -q 'not loopback) needs --token-file' "$work/stderr" && ok || bad "non-loopback without a token" "$work/stderr"
+"$serve" --listen 127.0.0.1:0 --tls-cert x --tls-key y >"$work/stdout" 2>"$work/stderr"
+[[ $? == 4 ]] && grep -q 'TLS is not available' "$work/stderr" && ok || bad "TLS refused as unsupported" "$work/stderr"
+
+# A server killed mid-run: the client says so in one line and exits 3.
+start_server doomed --allow-upload || exit 1
+"$run" --remote "127.0.0.1:$port" "$work/resnet18.json" --check "$models/resnet18.traced.pt" --bench 500 \
+  >"$work/doomed.out" 2>"$work/doomed.err" &
+client=$!
+for _ in $(seq 200); do grep -q ' run graph=' "$work/doomed.log" && break; sleep 0.1; done
+kill -9 "$doomed_pid"
+wait "$doomed_pid" 2>/dev/null
+wait $client
+rc=$?
+if [[ $rc == 3 && $(wc -l <"$work/doomed.err") == 1 ]] && grep -qE 'genie-run: .*(closed the connection|lost)' "$work/doomed.err"; then ok; else
+  bad "client of a killed server -> exit $rc (want 3, one line)" "$work/doomed.err"; fi
+
+# SIGTERM: the main server finishes and exits 0, having answered everything above.
+kill -TERM "$main_pid"
+wait "$main_pid"
+rc=$?
+[[ $rc == 0 ]] && grep -q 'stopped after' "$work/main.log" && ok || bad "SIGTERM -> exit $rc" "$work/main.log"
+
+echo "genie-serve: $passed passed, $failures failed"
+[[ $failures == 0 ]]

@@ -1,0 +1,87 @@
+// genie-serve: run captured graphs on this machine's device for clients across the network
+// (genie-run --remote). Graphs, weights and compiled plans are kept by content digest, so a
+// client sends each once and afterwards only its inputs (docs/genie-serve.md).
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "common/tool_main.h"
+#include "exec/executable.h"
+#include "remote/server.h"
+#include "remote/transport.h"
+#include "support/error.h"
+#include "support/files.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Serve Genie graphs on this machine's device to genie-run --remote clients.\n\n"
+               "Examples:\n"
+               "  genie-serve --device cuda:0 --allow-upload            loopback only, port 7070\n"
+               "  genie-serve --listen 0.0.0.0:7070 --token-file /etc/genie/token --device cuda:0 --allow-upload\n"
+               "  genie-serve --cache-dir /srv/genie/graphs               serves only the graphs placed there",
+               "genie-serve"};
+  std::string listen = "127.0.0.1:7070", device_name = "cpu", token_file, cache_dir, tls_cert, tls_key;
+  uint64_t cache_bytes = uint64_t{8} << 30, max_request_bytes = uint64_t{4} << 30;
+  bool allow_upload = false;
+  app.add_option("--listen", listen, "address and port to listen on (port 0: any free one)")->default_val(listen);
+  app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
+  app.add_option("--token-file", token_file, "file holding the token clients must present (first line)");
+  app.add_option("--tls-cert", tls_cert, "TLS certificate (PEM): not available in this version");
+  app.add_option("--tls-key", tls_key, "TLS private key (PEM): not available in this version");
+  app.add_option("--cache-bytes", cache_bytes, "graphs and weights kept, in bytes of content")->default_val(cache_bytes);
+  app.add_option("--max-request-bytes", max_request_bytes, "largest frame a client may send")
+      ->default_val(max_request_bytes);
+  app.add_option("--cache-dir", cache_dir, "graphs (GRAPH.json + GRAPH.safetensors) served without upload");
+  app.add_flag("--allow-upload", allow_upload, "let clients send graphs and weights");
+  app.set_version_flag("--version", "genie-serve 0.1.0");
+
+  return genie::tool_main(app, argc, argv, [&] {
+    if (!tls_cert.empty() || !tls_key.empty())
+      genie::fail(genie::ErrorKind::kUnsupported, "TLS is not available in this version of genie-serve");
+    genie::remote::HostPort address = genie::remote::parse_host_port(listen);
+    genie::remote::ServerOptions options;
+    if (!token_file.empty()) {
+      std::string text = genie::read_file(token_file);
+      options.token = text.substr(0, text.find_first_of("\r\n"));
+      if (options.token.empty()) genie::fail(genie::ErrorKind::kUsage, token_file + ": the token file is empty");
+    }
+    if (!genie::remote::is_loopback(address.host) && options.token.empty())
+      genie::fail(genie::ErrorKind::kUsage, "listening on " + address.host +
+                                                " (not loopback) needs --token-file: anyone who reaches the port could run graphs");
+    options.run.device = genie::parse_run_device(device_name);
+    options.cache_bytes = cache_bytes;
+    options.limits.max_frame_bytes = max_request_bytes;
+    options.allow_upload = allow_upload;
+    options.cache_dir = cache_dir;
+
+    // SIGTERM/SIGINT go to one thread that stops the server; the others never see them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);  // a client that vanished is an error on its socket, not a kill
+
+    genie::remote::Server server(options);
+    auto listener = genie::remote::tcp_listen(address);
+    std::fprintf(stderr, "genie-serve: listening on %s, device %s, uploads %s, %zu cached graph%s\n",
+                 listener->address().c_str(), options.run.device.str().c_str(), allow_upload ? "on" : "off",
+                 server.preloaded(), server.preloaded() == 1 ? "" : "s");
+    std::thread signal_thread([&] {
+      int received = 0;
+      sigwait(&signals, &received);
+      if (received == SIGTERM || received == SIGINT) {
+        std::fprintf(stderr, "genie-serve: %s: finishing requests in flight\n", received == SIGTERM ? "SIGTERM" : "SIGINT");
+        server.stop();
+      }
+    });
+    server.serve(*listener);
+    // serve() returns only after stop(); the signal thread has done its work.
+    signal_thread.join();
+    const auto& stats = server.stats();
+    std::fprintf(stderr, "genie-serve: stopped after %llu connections, %llu runs, %llu uploads\n",
+                 static_cast<unsigned long long>(stats.connections.load()),
+                 static_cast<unsigned long long>(stats.runs.load()),
+                 static_cast<unsigned long long>(stats.uploads.load()));
+    return 0;
+  });
+}
