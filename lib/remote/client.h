@@ -8,6 +8,7 @@
 
 #include "remote/channel.h"
 #include "remote/messages.h"
+#include "remote/transport.h"
 
 namespace genie::remote {
 
@@ -15,6 +16,7 @@ struct ClientOptions {
   std::string token;                 // "" when the server needs none
   std::string name = "genie-client";  // for the server's log
   Limits limits;                     // what this client accepts from the server
+  TlsClientConfig tls;               // plain TCP unless a CA is given
 };
 
 // What ensure() had to send.

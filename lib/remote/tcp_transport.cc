@@ -1,6 +1,8 @@
-// TCP with standalone Asio, blocking: one thread per connection on the server keeps every
-// request's code straight-line, and a slow or hostile client holds only its own thread.
+// TCP, plain or TLS, with standalone Asio, blocking: one thread per connection on the server
+// keeps every request's code straight-line, and a slow or hostile client holds only its own
+// thread.
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include <atomic>
 
@@ -11,6 +13,7 @@ namespace genie::remote {
 namespace {
 
 using asio::ip::tcp;
+using TlsStream = asio::ssl::stream<tcp::socket>;
 
 std::string endpoint_text(const tcp::endpoint& e) {
   std::string host = e.address().to_string();
@@ -18,44 +21,95 @@ std::string endpoint_text(const tcp::endpoint& e) {
   return host + ":" + std::to_string(e.port());
 }
 
-class TcpConnection final : public Connection {
+tcp::socket& socket_of(tcp::socket& s) { return s; }
+tcp::socket& socket_of(TlsStream& s) { return s.next_layer(); }
+
+// The end of a stream: a clean close, or a TLS peer that closed without close_notify (what
+// a killed process does) — the protocol's own framing tells a truncated message apart.
+bool is_end_of_stream(const asio::error_code& ec) {
+  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+}
+
+// Keeps what the stream needs alive (its io_context, the TLS context) for as long as it lives.
+template <typename Stream>
+class StreamConnection final : public Connection {
  public:
-  TcpConnection(std::shared_ptr<asio::io_context> io, tcp::socket socket) : io_(std::move(io)), socket_(std::move(socket)) {
+  StreamConnection(std::shared_ptr<asio::io_context> io, std::shared_ptr<asio::ssl::context> tls, Stream stream,
+                   bool handshake_pending)
+      : io_(std::move(io)), tls_(std::move(tls)), stream_(std::move(stream)), handshake_pending_(handshake_pending) {
     asio::error_code ec;
-    socket_.set_option(tcp::no_delay(true), ec);  // request/response: no Nagle delay
-    peer_ = endpoint_text(socket_.remote_endpoint(ec));
+    socket_of(stream_).set_option(tcp::no_delay(true), ec);  // request/response: no Nagle delay
+    peer_ = endpoint_text(socket_of(stream_).remote_endpoint(ec));
   }
 
   void write_all(std::string_view bytes) override {
+    handshake();
     asio::error_code ec;
-    asio::write(socket_, asio::buffer(bytes.data(), bytes.size()), ec);
+    asio::write(stream_, asio::buffer(bytes.data(), bytes.size()), ec);
     if (ec) fail(ErrorKind::kIo, "connection to " + peer_ + " lost while sending: " + ec.message());
   }
 
   size_t read_some(char* buffer, size_t size) override {
+    handshake();
     asio::error_code ec;
-    size_t n = socket_.read_some(asio::buffer(buffer, size), ec);
-    if (ec == asio::error::eof) return 0;
+    size_t n = stream_.read_some(asio::buffer(buffer, size), ec);
+    if (is_end_of_stream(ec) || (ec && read_shut_)) return 0;
     if (ec) fail(ErrorKind::kIo, "connection to " + peer_ + " lost: " + ec.message());
     return n;
   }
 
   void shutdown_read() override {
+    read_shut_ = true;
     asio::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_receive, ec);
+    socket_of(stream_).shutdown(tcp::socket::shutdown_receive, ec);
   }
 
   std::string peer() const override { return peer_; }
 
  private:
+  void handshake() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      if (!handshake_pending_) return;
+      handshake_pending_ = false;
+      asio::error_code ec;
+      stream_.handshake(asio::ssl::stream_base::server, ec);
+      if (ec) fail(ErrorKind::kBadInput, "TLS handshake with " + peer_ + " failed: " + ec.message());
+    }
+  }
+
   std::shared_ptr<asio::io_context> io_;
-  tcp::socket socket_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  Stream stream_;
+  bool handshake_pending_;
+  std::atomic<bool> read_shut_{false};
   std::string peer_;
 };
 
+void load_tls_file(const std::string& what, const std::string& path, const std::function<void(asio::error_code&)>& load) {
+  asio::error_code ec;
+  load(ec);
+  if (ec) fail(ErrorKind::kUsage, "cannot load the TLS " + what + " " + path + ": " + ec.message());
+}
+
+std::shared_ptr<asio::ssl::context> server_tls_context(const TlsServerConfig& tls) {
+  if (tls.key_file.empty()) fail(ErrorKind::kUsage, "--tls-cert needs --tls-key");
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  load_tls_file("certificate", tls.cert_file, [&](auto& ec) { ctx->use_certificate_chain_file(tls.cert_file, ec); });
+  load_tls_file("key", tls.key_file, [&](auto& ec) { ctx->use_private_key_file(tls.key_file, asio::ssl::context::pem, ec); });
+  if (!tls.client_ca_file.empty()) {
+    load_tls_file("client CA", tls.client_ca_file, [&](auto& ec) { ctx->load_verify_file(tls.client_ca_file, ec); });
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+  }
+  return ctx;
+}
+
 class TcpListener final : public Listener {
  public:
-  explicit TcpListener(const HostPort& address) : io_(std::make_shared<asio::io_context>()), acceptor_(*io_) {
+  TcpListener(const HostPort& address, const TlsServerConfig& tls)
+      : io_(std::make_shared<asio::io_context>()), acceptor_(*io_) {
+    if (tls.enabled()) tls_ = server_tls_context(tls);
     asio::error_code ec;
     asio::ip::address ip = asio::ip::make_address(address.host == "localhost" ? "127.0.0.1" : address.host, ec);
     if (ec) fail(ErrorKind::kUsage, "cannot listen on \"" + address.host + "\": not an IP address");
@@ -74,8 +128,9 @@ class TcpListener final : public Listener {
       tcp::socket socket(*io_);
       acceptor_.accept(socket, ec);
       if (closed_) return nullptr;
-      if (!ec) return std::make_unique<TcpConnection>(io_, std::move(socket));
-      // A client that vanished between SYN and accept, or a full descriptor table: go on.
+      if (ec) continue;  // a client that vanished between SYN and accept, a full descriptor table
+      if (tls_) return std::make_unique<StreamConnection<TlsStream>>(io_, tls_, TlsStream(std::move(socket), *tls_), true);
+      return std::make_unique<StreamConnection<tcp::socket>>(io_, nullptr, std::move(socket), false);
     }
     return nullptr;
   }
@@ -90,6 +145,7 @@ class TcpListener final : public Listener {
 
  private:
   std::shared_ptr<asio::io_context> io_;
+  std::shared_ptr<asio::ssl::context> tls_;
   tcp::acceptor acceptor_;
   std::string address_;
   std::atomic<bool> closed_{false};
@@ -117,19 +173,43 @@ bool is_loopback(const std::string& host) {
   return !ec && ip.is_loopback();
 }
 
-std::unique_ptr<Listener> tcp_listen(const HostPort& address) { return std::make_unique<TcpListener>(address); }
+std::unique_ptr<Listener> tcp_listen(const HostPort& address, const TlsServerConfig& tls) {
+  return std::make_unique<TcpListener>(address, tls);
+}
 
-std::unique_ptr<Connection> tcp_connect(const HostPort& address) {
+std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClientConfig& tls) {
   auto io = std::make_shared<asio::io_context>();
+  const std::string where = address.host + ":" + std::to_string(address.port);
+  std::shared_ptr<asio::ssl::context> ctx;
+  if (tls.enabled()) {
+    ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1);
+    load_tls_file("CA", tls.ca_file, [&](auto& ec) { ctx->load_verify_file(tls.ca_file, ec); });
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+    if (!tls.cert_file.empty()) {
+      load_tls_file("certificate", tls.cert_file, [&](auto& ec) { ctx->use_certificate_chain_file(tls.cert_file, ec); });
+      load_tls_file("key", tls.key_file,
+                    [&](auto& ec) { ctx->use_private_key_file(tls.key_file, asio::ssl::context::pem, ec); });
+    }
+  }
   tcp::resolver resolver(*io);
   asio::error_code ec;
   auto endpoints = resolver.resolve(address.host, std::to_string(address.port), ec);
-  const std::string where = address.host + ":" + std::to_string(address.port);
   if (ec) fail(ErrorKind::kIo, "cannot connect to " + where + ": " + ec.message());
   tcp::socket socket(*io);
   asio::connect(socket, endpoints, ec);
   if (ec) fail(ErrorKind::kIo, "cannot connect to " + where + ": " + ec.message());
-  return std::make_unique<TcpConnection>(io, std::move(socket));
+  if (!ctx) return std::make_unique<StreamConnection<tcp::socket>>(io, nullptr, std::move(socket), false);
+
+  TlsStream stream(std::move(socket), *ctx);
+  stream.set_verify_callback(asio::ssl::host_name_verification(address.host));
+  asio::error_code ip_ec;
+  asio::ip::make_address(address.host, ip_ec);
+  if (ip_ec) SSL_set_tlsext_host_name(stream.native_handle(), address.host.c_str());  // SNI for names, not IPs
+  stream.handshake(asio::ssl::stream_base::client, ec);
+  if (ec) fail(ErrorKind::kIo, "TLS handshake with " + where + " failed: " + ec.message());
+  return std::make_unique<StreamConnection<TlsStream>>(io, ctx, std::move(stream), false);
 }
 
 }  // namespace genie::remote

@@ -1,6 +1,6 @@
 // Byte streams between a client and genie-serve, behind the small interface the protocol
 // needs, so that a transport other than TCP (RDMA through UCX) can be added beside it.
-// TCP comes from standalone Asio.
+// TCP, plain or TLS (OpenSSL), comes from standalone Asio.
 #pragma once
 
 #include <cstddef>
@@ -45,8 +45,25 @@ HostPort parse_host_port(std::string_view text);
 // Whether `host` names only this machine (127.0.0.0/8, ::1, localhost).
 bool is_loopback(const std::string& host);
 
-std::unique_ptr<Listener> tcp_listen(const HostPort& address);
-// Throws Error(kIo) "cannot connect to HOST:PORT: <reason>".
-std::unique_ptr<Connection> tcp_connect(const HostPort& address);
+// TLS for a listener: its certificate chain and key (PEM); with a client CA, clients must
+// present a certificate it signed (mutual TLS). No certificate: plain TCP.
+struct TlsServerConfig {
+  std::string cert_file, key_file, client_ca_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+// TLS for a client: the CA that signed the server's certificate (the server's name or IP is
+// verified against it); a certificate and key when the server asks for one.
+struct TlsClientConfig {
+  std::string ca_file, cert_file, key_file;
+  bool enabled() const { return !ca_file.empty(); }
+};
+
+// Throws Error(kIo) when the address cannot be bound, Error(kUsage) for TLS files that
+// cannot be loaded. With TLS, the handshake happens on the connection's first read or
+// write, in the thread that serves it, so a slow client cannot stall accept().
+std::unique_ptr<Listener> tcp_listen(const HostPort& address, const TlsServerConfig& tls = {});
+// Connects (and with TLS, completes the handshake). Throws Error(kIo) "cannot connect to
+// HOST:PORT: <reason>" or "TLS handshake with HOST:PORT failed: <reason>".
+std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClientConfig& tls = {});
 
 }  // namespace genie::remote

@@ -150,11 +150,47 @@ expect_run 0 '"graph_sent": false' -- --remote "127.0.0.1:$port" "$work/bert.jso
 check "cached: weights not sent either" grep -q '"weights_sent": false' "$work/stdout"
 expect_run 2 'server: this server does not accept uploads' -- --remote "127.0.0.1:$port" "$work/resnet18.json"
 
+# TLS: a CA, a server certificate for 127.0.0.1, a client certificate; a second CA nobody trusts.
+tls=$work/tls
+mkdir "$tls"
+make_ca() { openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/$1.key" -out "$tls/$1.pem" -days 2 -subj "/CN=$1" 2>/dev/null; }
+make_cert() { # NAME CA SAN
+  openssl req -newkey rsa:2048 -nodes -keyout "$tls/$1.key" -out "$tls/$1.csr" -subj "/CN=$1" 2>/dev/null &&
+    printf 'subjectAltName=%s\n' "$3" >"$tls/$1.ext" &&
+    openssl x509 -req -in "$tls/$1.csr" -CA "$tls/$2.pem" -CAkey "$tls/$2.key" -CAcreateserial -days 2 \
+      -extfile "$tls/$1.ext" -out "$tls/$1.pem" 2>/dev/null
+}
+if make_ca ca && make_ca other-ca && make_cert server ca IP:127.0.0.1 && make_cert client ca DNS:client &&
+  make_cert stranger other-ca DNS:stranger; then
+  start_server tls --allow-upload --tls-cert "$tls/server.pem" --tls-key "$tls/server.key" \
+    --tls-client-ca "$tls/ca.pem" || exit 1
+  mtls=(--remote "127.0.0.1:$port" --tls-ca "$tls/ca.pem")
+  expect_run 0 'equal' -- "${mtls[@]}" --tls-cert "$tls/client.pem" --tls-key "$tls/client.key" "$work/bert.json" \
+    --check "$models/bert.traced.pt"
+  # TLS 1.3 completes the client's side of the handshake first: the server's refusal of its
+  # certificate arrives as an alert on the first read.
+  expect_run 3 'connection to 127.0.0.1:[0-9]+ lost: .*alert certificate required' -- "${mtls[@]}" "$work/bert.json"
+  expect_run 3 'connection to 127.0.0.1:[0-9]+ lost: .*alert unknown ca' -- "${mtls[@]}" --tls-cert "$tls/stranger.pem" \
+    --tls-key "$tls/stranger.key" "$work/bert.json"
+  expect_run 3 'TLS handshake with 127.0.0.1:[0-9]+ failed: certificate verify failed' -- --remote "127.0.0.1:$port" \
+    --tls-ca "$tls/other-ca.pem" --tls-cert "$tls/client.pem" --tls-key "$tls/client.key" "$work/bert.json"
+  expect_run 3 '(closed the connection|lost|truncated)' -- --remote "127.0.0.1:$port" "$work/bert.json"
+  expect_run 2 'cannot load the TLS CA /nonexistent.pem' -- --remote "127.0.0.1:$port" --tls-ca /nonexistent.pem "$work/bert.json"
+  check "handshake failures logged, server still up" grep -q 'TLS handshake with 127.0.0.1:[0-9]* failed' "$work/tls.log"
+  expect_run 0 'equal' -- "${mtls[@]}" --tls-cert "$tls/client.pem" --tls-key "$tls/client.key" "$work/resnet18.json" \
+    --check "$models/resnet18.traced.pt"
+else
+  bad "openssl could not make the test certificates"
+fi
+
 # genie-serve's own errors.
 "$serve" --listen 0.0.0.0:0 >"$work/stdout" 2>"$work/stderr"
-[[ $? == 2 ]] && grep -q 'not loopback) needs --token-file' "$work/stderr" && ok || bad "non-loopback without a token" "$work/stderr"
-"$serve" --listen 127.0.0.1:0 --tls-cert x --tls-key y >"$work/stdout" 2>"$work/stderr"
-[[ $? == 4 ]] && grep -q 'TLS is not available' "$work/stderr" && ok || bad "TLS refused as unsupported" "$work/stderr"
+[[ $? == 2 ]] && grep -q 'not loopback) needs --token-file or mutual TLS' "$work/stderr" && ok ||
+  bad "non-loopback without a token" "$work/stderr"
+"$serve" --listen 127.0.0.1:0 --tls-cert "$tls/server.pem" --tls-key /nonexistent.key >"$work/stdout" 2>"$work/stderr"
+[[ $? == 2 ]] && grep -q 'cannot load the TLS key /nonexistent.key' "$work/stderr" && ok || bad "missing TLS key" "$work/stderr"
+"$serve" --listen 127.0.0.1:0 --tls-cert "$tls/server.pem" >"$work/stdout" 2>"$work/stderr"
+[[ $? == 2 ]] && ok || bad "--tls-cert without --tls-key" "$work/stderr"
 
 # A server killed mid-run: the client says so in one line and exits 3.
 start_server doomed --allow-upload || exit 1

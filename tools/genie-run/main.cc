@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
                "genie-run"};
   std::string graph_path, weights_path, inputs_path, outputs_path, check_path, device_name = "cpu", format = "text";
   std::string remote, token_file;
+  genie::remote::TlsClientConfig tls;
   uint64_t seed = 0;
   int bench = 0, threads = 0;
   double rtol = 1e-4, atol = 1e-5;
@@ -182,6 +183,12 @@ int main(int argc, char** argv) {
                                                         "server's --device decides where)");
   device_opt->excludes(remote_opt);
   app.add_option("--token-file", token_file, "with --remote: file holding the server's token")->needs(remote_opt);
+  auto* tls_ca = app.add_option("--tls-ca", tls.ca_file, "with --remote: TLS, trusting servers this CA signed (PEM)")
+                     ->needs(remote_opt);
+  auto* tls_cert = app.add_option("--tls-cert", tls.cert_file, "mutual TLS: this client's certificate (PEM)")->needs(tls_ca);
+  auto* tls_key = app.add_option("--tls-key", tls.key_file, "mutual TLS: its private key (PEM)")->needs(tls_ca);
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   app.add_option("--weights", weights_path, "weights file (default: GRAPH.safetensors beside the graph)");
   auto* inputs_opt = app.add_option("--inputs", inputs_path, "inputs by graph input name (safetensors)");
   app.add_option("--seed", seed, "seed of random inputs when --inputs is not given (floats normal, others 0)")
@@ -244,6 +251,7 @@ int main(int argc, char** argv) {
     if (!remote.empty()) {
       genie::remote::ClientOptions client_options;
       client_options.name = "genie-run 0.1.0";
+      client_options.tls = tls;
       if (!token_file.empty()) {
         std::string text = genie::read_file(token_file);
         client_options.token = text.substr(0, text.find_first_of("\r\n"));

@@ -17,16 +17,22 @@ int main(int argc, char** argv) {
                "Examples:\n"
                "  genie-serve --device cuda:0 --allow-upload            loopback only, port 7070\n"
                "  genie-serve --listen 0.0.0.0:7070 --token-file /etc/genie/token --device cuda:0 --allow-upload\n"
-               "  genie-serve --cache-dir /srv/genie/graphs               serves only the graphs placed there",
+               "  genie-serve --cache-dir /srv/genie/graphs               serves only the graphs placed there\n"
+               "  genie-serve --listen 0.0.0.0:7070 --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem",
                "genie-serve"};
-  std::string listen = "127.0.0.1:7070", device_name = "cpu", token_file, cache_dir, tls_cert, tls_key;
+  std::string listen = "127.0.0.1:7070", device_name = "cpu", token_file, cache_dir;
+  genie::remote::TlsServerConfig tls;
   uint64_t cache_bytes = uint64_t{8} << 30, max_request_bytes = uint64_t{4} << 30;
   bool allow_upload = false;
   app.add_option("--listen", listen, "address and port to listen on (port 0: any free one)")->default_val(listen);
   app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
   app.add_option("--token-file", token_file, "file holding the token clients must present (first line)");
-  app.add_option("--tls-cert", tls_cert, "TLS certificate (PEM): not available in this version");
-  app.add_option("--tls-key", tls_key, "TLS private key (PEM): not available in this version");
+  auto* cert = app.add_option("--tls-cert", tls.cert_file, "TLS: this server's certificate chain (PEM)");
+  auto* key = app.add_option("--tls-key", tls.key_file, "TLS: its private key (PEM)");
+  cert->needs(key);
+  key->needs(cert);
+  app.add_option("--tls-client-ca", tls.client_ca_file, "mutual TLS: clients need a certificate this CA signed")
+      ->needs(cert);
   app.add_option("--cache-bytes", cache_bytes, "graphs and weights kept, in bytes of content")->default_val(cache_bytes);
   app.add_option("--max-request-bytes", max_request_bytes, "largest frame a client may send")
       ->default_val(max_request_bytes);
@@ -35,8 +41,6 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "genie-serve 0.1.0");
 
   return genie::tool_main(app, argc, argv, [&] {
-    if (!tls_cert.empty() || !tls_key.empty())
-      genie::fail(genie::ErrorKind::kUnsupported, "TLS is not available in this version of genie-serve");
     genie::remote::HostPort address = genie::remote::parse_host_port(listen);
     genie::remote::ServerOptions options;
     if (!token_file.empty()) {
@@ -44,9 +48,11 @@ int main(int argc, char** argv) {
       options.token = text.substr(0, text.find_first_of("\r\n"));
       if (options.token.empty()) genie::fail(genie::ErrorKind::kUsage, token_file + ": the token file is empty");
     }
-    if (!genie::remote::is_loopback(address.host) && options.token.empty())
-      genie::fail(genie::ErrorKind::kUsage, "listening on " + address.host +
-                                                " (not loopback) needs --token-file: anyone who reaches the port could run graphs");
+    if (!genie::remote::is_loopback(address.host) && options.token.empty() && tls.client_ca_file.empty())
+      genie::fail(genie::ErrorKind::kUsage,
+                  "listening on " + address.host +
+                      " (not loopback) needs --token-file or mutual TLS (--tls-client-ca): anyone who reaches the "
+                      "port could run graphs");
     options.run.device = genie::parse_run_device(device_name);
     options.cache_bytes = cache_bytes;
     options.limits.max_frame_bytes = max_request_bytes;
@@ -62,9 +68,11 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);  // a client that vanished is an error on its socket, not a kill
 
     genie::remote::Server server(options);
-    auto listener = genie::remote::tcp_listen(address);
-    std::fprintf(stderr, "genie-serve: listening on %s, device %s, uploads %s, %zu cached graph%s\n",
-                 listener->address().c_str(), options.run.device.str().c_str(), allow_upload ? "on" : "off",
+    auto listener = genie::remote::tcp_listen(address, tls);
+    std::fprintf(stderr, "genie-serve: listening on %s%s, device %s, uploads %s, %zu cached graph%s\n",
+                 listener->address().c_str(),
+                 tls.enabled() ? (tls.client_ca_file.empty() ? " (TLS)" : " (mutual TLS)") : "",
+                 options.run.device.str().c_str(), allow_upload ? "on" : "off",
                  server.preloaded(), server.preloaded() == 1 ? "" : "s");
     std::thread signal_thread([&] {
       int received = 0;
