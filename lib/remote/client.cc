@@ -21,7 +21,7 @@ T RemoteClient::expect(const char* request) {
 }
 
 RemoteClient RemoteClient::connect(const std::string& host_port, const ClientOptions& options) {
-  auto channel = std::make_unique<Channel>(tcp_connect(parse_host_port(host_port), options.tls), options.limits);
+  auto channel = std::make_unique<Channel>(tcp_connect(parse_host_port(host_port), options.tls, options.route_key), options.limits);
   RemoteClient client(std::move(channel));
   Hello hello;
   hello.token = options.token;

@@ -17,6 +17,9 @@ struct ClientOptions {
   std::string name = "genie-client";  // for the server's log
   Limits limits;                     // what this client accepts from the server
   TlsClientConfig tls;               // plain TCP unless a CA is given
+  // When HOST names a pool of servers: the key that picks one (rendezvous hashing), e.g. the
+  // graph's digest, so a graph is always sent to the server that already holds it.
+  std::string route_key;
 };
 
 // What ensure() had to send.

@@ -4,7 +4,10 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
+#include <algorithm>
 #include <atomic>
+
+#include "remote/content_hash.h"
 
 #include "remote/transport.h"
 #include "support/error.h"
@@ -177,7 +180,22 @@ std::unique_ptr<Listener> tcp_listen(const HostPort& address, const TlsServerCon
   return std::make_unique<TcpListener>(address, tls);
 }
 
-std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClientConfig& tls) {
+std::vector<std::string> rendezvous_order(std::string_view key, std::vector<std::string> servers) {
+  std::vector<std::pair<Digest, std::string>> scored;
+  for (std::string& server : servers) {
+    Sha256 h;
+    h.update(key);
+    h.update(std::string_view("\0", 1));
+    h.update(server);
+    scored.emplace_back(h.finish(), std::move(server));
+  }
+  std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> order;
+  for (auto& [score, server] : scored) order.push_back(std::move(server));
+  return order;
+}
+
+std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClientConfig& tls, std::string_view route_key) {
   auto io = std::make_shared<asio::io_context>();
   const std::string where = address.host + ":" + std::to_string(address.port);
   std::shared_ptr<asio::ssl::context> ctx;
@@ -195,8 +213,21 @@ std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClient
   }
   tcp::resolver resolver(*io);
   asio::error_code ec;
-  auto endpoints = resolver.resolve(address.host, std::to_string(address.port), ec);
+  auto resolved = resolver.resolve(address.host, std::to_string(address.port), ec);
   if (ec) fail(ErrorKind::kIo, "cannot connect to " + where + ": " + ec.message());
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& entry : resolved)
+    if (std::find(endpoints.begin(), endpoints.end(), entry.endpoint()) == endpoints.end())
+      endpoints.push_back(entry.endpoint());
+  if (!route_key.empty() && endpoints.size() > 1) {
+    std::vector<std::string> names;
+    for (const auto& e : endpoints) names.push_back(endpoint_text(e));
+    std::vector<std::string> order = rendezvous_order(route_key, names);
+    std::vector<tcp::endpoint> ordered;
+    for (const std::string& name : order)
+      ordered.push_back(endpoints[std::find(names.begin(), names.end(), name) - names.begin()]);
+    endpoints = std::move(ordered);
+  }
   tcp::socket socket(*io);
   asio::connect(socket, endpoints, ec);
   if (ec) fail(ErrorKind::kIo, "cannot connect to " + where + ": " + ec.message());

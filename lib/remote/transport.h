@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace genie::remote {
 
@@ -63,7 +64,15 @@ struct TlsClientConfig {
 // write, in the thread that serves it, so a slow client cannot stall accept().
 std::unique_ptr<Listener> tcp_listen(const HostPort& address, const TlsServerConfig& tls = {});
 // Connects (and with TLS, completes the handshake). Throws Error(kIo) "cannot connect to
-// HOST:PORT: <reason>" or "TLS handshake with HOST:PORT failed: <reason>".
-std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClientConfig& tls = {});
+// HOST:PORT: <reason>" or "TLS handshake with HOST:PORT failed: <reason>". When HOST names
+// several servers (a pool behind one DNS name) and `route_key` is given, they are tried in
+// rendezvous_order for that key: every client sends the same graph to the same server, where
+// it stays resident, and to the next one if that server is down.
+std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClientConfig& tls = {},
+                                        std::string_view route_key = {});
+
+// Highest-random-weight (rendezvous) hashing: `servers` ordered by SHA-256(key, server),
+// highest first. Removing a server moves only the keys it held; adding one takes about 1/n.
+std::vector<std::string> rendezvous_order(std::string_view key, std::vector<std::string> servers);
 
 }  // namespace genie::remote

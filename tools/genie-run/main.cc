@@ -21,6 +21,7 @@
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "remote/client.h"
+#include "remote/content_hash.h"
 #include "support/error.h"
 #include "support/files.h"
 
@@ -261,6 +262,8 @@ int main(int argc, char** argv) {
       info.graph_nodes = graph.nodes.size();
       std::string canonical = genie::graph_to_json(graph);
       std::string weights = genie::read_file(weights_path);
+      // A name that resolves to a pool of servers: this graph's server, by its digest.
+      client_options.route_key = genie::remote::digest_hex(genie::remote::sha256(canonical));
       remote_run.emplace(RemoteRun{genie::remote::RemoteClient::connect(remote, client_options), {}, std::move(names)});
       remote_run->upload = remote_run->client.ensure(canonical, weights);
       device_text = remote + " " + remote_run->client.welcome().device;
