@@ -6,6 +6,8 @@
 
 #include "capture/device.h"
 #include "capture/lazy_tensor.h"
+#include "capture/remote_backing.h"
+#include "graph/subgraph.h"
 #include "exec/aten_types.h"
 #include "support/error.h"
 
@@ -41,7 +43,8 @@ ExecOptions GraphBuilder::default_options() {
   return options;
 }
 
-GraphBuilder::GraphBuilder(ExecOptions options) : options_(std::move(options)) {}
+GraphBuilder::GraphBuilder(ExecOptions options)
+    : options_(std::move(options)), remote_(RemoteBacking::from_environment()) {}
 
 ValueId GraphBuilder::add_value(const TensorType& type) {
   ValueId id = graph_.add_value(type);
@@ -116,7 +119,8 @@ void GraphBuilder::remember(ValueId value, const at::Tensor& real) { real_[value
 void GraphBuilder::note_materialization(ValueId value, const std::string& op) {
   if (graph_.annotations.is_null()) graph_.annotations = nlohmann::json::object();
   graph_.annotations["materialized"].push_back(
-      {{"value", value}, {"op", op}, {"device", options_.device.str()}, {"after_node", graph_.nodes.size()}});
+      {{"value", value}, {"op", op}, {"device", remote_ ? remote_->name() : options_.device.str()},
+       {"after_node", graph_.nodes.size()}});
 }
 
 at::Tensor GraphBuilder::materialize(const at::Tensor& lazy) {
@@ -128,6 +132,16 @@ at::Tensor GraphBuilder::materialize(const at::Tensor& lazy) {
   if (real_[target].defined()) return real_[target];
   // Every known value stays known: later materialisations start from here.
   std::vector<ValueId> wanted{target};
+  if (remote_) {
+    Subgraph sub = graph_subgraph(graph_, wanted, [&](ValueId v) { return real_[v].defined(); });
+    std::vector<std::pair<std::string, at::Tensor>> stored;
+    for (const NamedValue& p : graph_.parameters) {
+      const Residency r = graph_.values[p.value].residency;
+      if (r == Residency::kParameter || r == Residency::kBuffer) stored.emplace_back(p.name, real_[p.value]);
+    }
+    real_[target] = remote_->run(sub, [&](ValueId v) { return real_[v]; }, stored)[0];
+    return real_[target];
+  }
   Plan plan = Plan::compile(graph_, wanted, options_, [&](ValueId v) { return real_[v].defined(); });
   at::Tensor result = plan.run([&](ValueId v) {
     const at::Tensor& t = real_[v];

@@ -23,6 +23,8 @@
 
 namespace genie {
 
+class RemoteBacking;
+
 class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
  public:
   // The current builder of this thread.
@@ -31,7 +33,8 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
   static void reset_current();
 
   // Materialisation runs on options.device; by default the device GENIE_BACKING_DEVICE names
-  // ("cuda:0"), else the CPU.
+  // ("cuda:0"), else the CPU — or on a genie-serve when GENIE_REMOTE names one
+  // (capture/remote_backing.h).
   explicit GraphBuilder(ExecOptions options = default_options());
   static ExecOptions default_options();
 
@@ -55,6 +58,9 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
   at::Tensor materialize(const at::Tensor& lazy);
   // The device materialisation runs on (CPU unless set; e.g. cuda:0).
   void set_backing_device(c10::Device device) { options_.device = device; }
+  // Materialise on a genie-serve instead (nullptr: here again).
+  void set_remote(std::shared_ptr<RemoteBacking> remote) { remote_ = std::move(remote); }
+  const std::shared_ptr<RemoteBacking>& remote() const { return remote_; }
   const ExecOptions& options() const { return options_; }
 
   // The real tensor behind a stored value (parameter, buffer, constant) or input.
@@ -84,6 +90,7 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
   std::unordered_map<const c10::TensorImpl*, ValueId> constants_;
   size_t constant_count_ = 0;
   std::function<void(Node&)> annotator_;
+  std::shared_ptr<RemoteBacking> remote_;
 };
 
 // A fresh graph for this thread while the scope lives (scopes nest).

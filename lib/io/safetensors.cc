@@ -4,8 +4,10 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <ostream>
 #include <set>
+#include <sstream>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -222,8 +224,11 @@ const TensorView& SafetensorsFile::at(const std::string& name) const {
   return *view;
 }
 
-void safetensors_write(const std::string& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+namespace {
+
+// Checks the tensors and returns a function that writes the file's bytes to a stream.
+std::function<void(std::ostream&)> safetensors_writer(const std::vector<TensorToWrite>& tensors,
+                                                      const std::map<std::string, std::string>& metadata) {
   std::vector<const TensorToWrite*> order;
   std::set<std::string> names;
   for (const TensorToWrite& t : tensors) {
@@ -267,12 +272,27 @@ void safetensors_write(const std::string& path, const std::vector<TensorToWrite>
   uint8_t length[8];
   for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(uint64_t(text.size()) >> (8 * i));
 
-  write_file_atomic(path, [&](std::ostream& out) {
-    out.write(reinterpret_cast<const char*>(length), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  std::string head(reinterpret_cast<const char*>(length), 8);
+  head += text;
+  return [head = std::move(head), order = std::move(order)](std::ostream& out) {
+    out.write(head.data(), static_cast<std::streamsize>(head.size()));
     for (const TensorToWrite* t : order)
       out.write(static_cast<const char*>(t->data), static_cast<std::streamsize>(t->size));
-  });
+  };
+}
+
+}  // namespace
+
+void safetensors_write(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  write_file_atomic(path, safetensors_writer(tensors, metadata));
+}
+
+std::string safetensors_bytes(const std::vector<TensorToWrite>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  std::ostringstream out;
+  safetensors_writer(tensors, metadata)(out);
+  return out.str();
 }
 
 }  // namespace genie

@@ -74,5 +74,8 @@ struct TensorToWrite {
 // size that does not match the shape, or a dtype the format cannot hold.
 void safetensors_write(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+// The same bytes in memory (what is sent to a genie-serve).
+std::string safetensors_bytes(const std::vector<TensorToWrite>& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace genie

@@ -32,9 +32,14 @@ RemoteClient RemoteClient::connect(const std::string& host_port, const ClientOpt
 }
 
 UploadReport RemoteClient::ensure(std::string_view graph_json, std::string_view weights) {
+  return ensure(graph_json, sha256(graph_json), weights, sha256(weights));
+}
+
+UploadReport RemoteClient::ensure(std::string_view graph_json, const Digest& graph_digest, std::string_view weights,
+                                  const Digest& weights_digest) {
   UploadReport report;
-  graph_ = sha256(graph_json);
-  weights_ = sha256(weights);
+  graph_ = graph_digest;
+  weights_ = weights_digest;
   ensured_ = true;
   const uint64_t before = channel_->bytes_sent();
   channel_->send(Query{{{ContentKind::kGraph, graph_}, {ContentKind::kWeights, weights_}}});

@@ -41,6 +41,9 @@ class RemoteClient {
   // `graph_json` must be in canonical form (graph_to_json of the graph); digests are
   // computed here. Sends what the server lacks.
   UploadReport ensure(std::string_view graph_json, std::string_view weights);
+  // The same with the digests already known (large weights are hashed once, not per call).
+  UploadReport ensure(std::string_view graph_json, const Digest& graph_digest, std::string_view weights,
+                      const Digest& weights_digest);
 
   // Runs the graph and weights of the last ensure() on `inputs`. Throws Error with the
   // server's kind and text when the run fails there; Error(kIo) when the server goes away.

@@ -1,0 +1,77 @@
+#include "capture/remote_backing.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdlib>
+
+#include "exec/aten_types.h"
+#include "graph/json_codec.h"
+#include "io/safetensors.h"
+#include "remote/content_hash.h"
+#include "support/error.h"
+#include "support/files.h"
+
+namespace genie {
+namespace {
+
+std::string first_line_of_file(const std::string& path) {
+  std::string text = read_file(path);
+  return text.substr(0, text.find_first_of("\r\n"));
+}
+
+remote::TensorPayload to_payload(const std::string& name, const at::Tensor& tensor) {
+  at::Tensor c = tensor.cpu().contiguous();
+  return {name, to_dtype(c.scalar_type()), c.sizes().vec(), std::string(static_cast<const char*>(c.data_ptr()), c.nbytes())};
+}
+
+}  // namespace
+
+std::shared_ptr<RemoteBacking> RemoteBacking::from_environment() {
+  const char* address = std::getenv("GENIE_REMOTE");
+  if (!address || !*address) return nullptr;
+  remote::parse_host_port(address);  // a malformed address fails here, at the start
+  remote::ClientOptions options;
+  options.name = "genie remote_accelerator";
+  if (const char* token = std::getenv("GENIE_REMOTE_TOKEN_FILE"); token && *token) options.token = first_line_of_file(token);
+  if (const char* ca = std::getenv("GENIE_REMOTE_TLS_CA"); ca && *ca) options.tls.ca_file = ca;
+  return std::make_shared<RemoteBacking>(address, std::move(options));
+}
+
+RemoteBacking::RemoteBacking(std::string address, remote::ClientOptions options)
+    : address_(std::move(address)), options_(std::move(options)) {}
+
+std::vector<at::Tensor> RemoteBacking::run(const Subgraph& sub, const std::function<at::Tensor(ValueId)>& value_of,
+                                           const std::vector<std::pair<std::string, at::Tensor>>& stored) {
+  if (!weights_built_ || stored.size() != weights_count_) {
+    std::vector<at::Tensor> keep;
+    std::vector<TensorToWrite> tensors;
+    for (const auto& [name, t] : stored) {
+      keep.push_back(t.cpu().contiguous());
+      const at::Tensor& c = keep.back();
+      tensors.push_back({name, to_dtype(c.scalar_type()), c.sizes().vec(), c.data_ptr(), c.nbytes()});
+    }
+    weights_ = safetensors_bytes(tensors, {{"producer", "genie remote_accelerator"}});
+    weights_digest_ = remote::sha256(weights_);
+    weights_count_ = stored.size();
+    weights_built_ = true;
+  }
+  if (!client_) client_.emplace(remote::RemoteClient::connect(address_, options_));
+  const std::string graph = graph_to_json(sub.graph);
+  remote::UploadReport upload = client_->ensure(graph, remote::sha256(graph), weights_, weights_digest_);
+  uploads_ += (upload.graph_sent ? 1 : 0) + (upload.weights_sent ? 1 : 0);
+
+  std::vector<remote::TensorPayload> inputs;
+  for (ValueId v : sub.inputs) inputs.push_back(to_payload("v" + std::to_string(v), value_of(v)));
+  remote::Outputs outputs = client_->run(std::move(inputs));
+  std::vector<at::Tensor> results;
+  for (const remote::TensorPayload& t : outputs.outputs)
+    results.push_back(at::from_blob(const_cast<char*>(t.data.data()), t.shape,
+                                    at::TensorOptions().dtype(to_scalar_type(t.dtype)))
+                          .clone());
+  if (results.size() != sub.targets.size())
+    fail(ErrorKind::kBadInput, "the server returned " + std::to_string(results.size()) + " values for " +
+                                   std::to_string(sub.targets.size()));
+  return results;
+}
+
+}  // namespace genie
