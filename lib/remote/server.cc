@@ -80,7 +80,7 @@ struct Server::Impl {
   size_t preloaded = 0;
 
   std::atomic<bool> stopping{false};
-  Listener* listener = nullptr;
+  std::atomic<Listener*> listener{nullptr};
   std::mutex connections_mutex;
   std::map<uint64_t, Connection*> open_connections;
 
@@ -120,7 +120,14 @@ struct Server::Impl {
   Content admit(ContentKind kind, std::string bytes) {
     Content entry;
     auto shared = std::make_shared<const std::string>(std::move(bytes));
-    if (kind == ContentKind::kGraph) entry.graph = std::make_shared<const Graph>(graph_from_json(*shared, "graph"));
+    if (kind == ContentKind::kGraph) {
+      entry.graph = std::make_shared<const Graph>(graph_from_json(*shared, "graph"));
+      // Only ATen's operators: other namespaces a LibTorch process has loaded (distributed
+      // collectives, profiler hooks, this project's own) are not a client's to call.
+      for (const Node& node : entry.graph->nodes)
+        if (node.op.rfind("aten::", 0) != 0)
+          fail(ErrorKind::kUnsupported, "graph: operator " + node.op + " is not an ATen operator; genie-serve runs only ATen operators");
+    }
     else SafetensorsFile::from_bytes(*shared, "weights");  // throws if it is not one
     entry.bytes = std::move(shared);
     return entry;
@@ -313,7 +320,7 @@ size_t Server::preloaded() const { return impl_->preloaded; }
 
 void Server::stop() {
   impl_->stopping = true;
-  if (impl_->listener) impl_->listener->close();
+  if (Listener* listener = impl_->listener.load()) listener->close();
   std::lock_guard<std::mutex> lock(impl_->connections_mutex);
   for (auto& [id, connection] : impl_->open_connections) connection->shutdown_read();
 }

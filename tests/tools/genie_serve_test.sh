@@ -128,6 +128,11 @@ check "truncated frame logged" grep -q 'truncated frame from 127.0.0.1' "$work/m
 check "unknown message type logged" grep -q 'unknown message type 99' "$work/main.log"
 expect_run 0 'equal' -- "${remote[@]}" "$work/resnet18.json" --check "$models/resnet18.traced.pt"
 
+# Only ATen operators run on the server.
+sed 's/"op": "aten::relu"/"op": "genie::relu"/' "$work/resnet18.json" >"$work/foreign.json"
+cp "$work/resnet18.safetensors" "$work/foreign.safetensors"
+expect_run 4 'server: graph: operator genie::relu is not an ATen operator' -- "${remote[@]}" "$work/foreign.json"
+
 # Client errors, one line each.
 expect_run 2 'genie-run: .*--device.*excludes|genie-run: .*--remote.*excludes' -- "${remote[@]}" --device cpu "$work/resnet18.json"
 expect_run 3 'cannot connect to 127.0.0.1:1: Connection refused' -- --remote 127.0.0.1:1 "$work/resnet18.json"
