@@ -6,12 +6,18 @@
 # mid-run is reported by the client in one line; SIGTERM ends the server cleanly.
 #   usage: genie_serve_test.sh GENIE_SERVE GENIE_RUN GENIE_CAPTURE MODELS_DIR PYTHON
 set -u
+# A server that closes a hostile connection makes a later write to it fail: an error for the
+# writer to handle, not a signal that kills this script.
+trap '' PIPE
 serve=$1 run=$2 capture=$3 models=$4 python=$5
 work=$(mktemp -d)
 pids=()
 netns=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do
+    kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
   for n in "${netns[@]}"; do ip netns del "$n" 2>/dev/null; done
   rm -rf "$work"
 }
@@ -64,7 +70,8 @@ expect_run() {
 
 # Sends raw bytes (printf format) to the server and closes.
 send_raw() { # send_raw PORT FORMAT
-  exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "$2" >&3 && sleep 0.2
+  exec 3<>"/dev/tcp/127.0.0.1/$1" && { printf "$2" >&3; } 2>/dev/null
+  sleep 0.2
   exec 3>&- 3<&-
 }
 HELLO='GNIE\x01\x00\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
