@@ -1,9 +1,10 @@
 // A place in a graph where a pattern applies, and the files that carry matches: the
-// genie.matches file (schemas/matches.schema.json), a graph annotated with its matches, and
-// a summary table for people.
+// genie.matches file (schemas/matches.schema.json, written here and read back by
+// match_read.cc), a graph annotated with its matches, and a summary table for people.
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -54,5 +55,21 @@ void graph_annotate(Graph& graph, const std::vector<Match>& matches);
 // A table for people: pattern, count, the scopes of its matches.
 std::string matches_summary(const std::vector<Match>& matches, const std::vector<PatternCount>& patterns,
                             const std::string& graph_source, size_t node_count);
+
+// A genie.matches file read back (match_read.cc): what tools downstream of genie-patterns
+// (genie-viz) consume.
+struct MatchesFile {
+  std::vector<PatternCount> patterns;
+  std::vector<Match> matches;
+};
+
+// Parses a genie.matches file for `graph`: every node and value id must exist in it.
+// Throws Error(kBadInput) naming `source`, a JSON Pointer and the problem; Error(kUnsupported)
+// for a newer major version.
+MatchesFile matches_from_json(std::string_view text, const std::string& source, const Graph& graph);
+
+// The matches graph_annotate wrote into a graph's annotations ("matches"); empty when the
+// graph has none. Throws Error(kBadInput) naming `source` for malformed ones.
+std::vector<Match> matches_from_annotations(const Graph& graph, const std::string& source);
 
 }  // namespace genie
