@@ -23,6 +23,7 @@
 #include "io/weights.h"
 #include "remote/client.h"
 #include "remote/server.h"
+#include "remote/tensor_payload.h"
 #include "support/files.h"
 
 namespace {
@@ -39,12 +40,6 @@ double ms(F&& f) {
   auto t0 = Clock::now();
   f();
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-genie::remote::TensorPayload payload(const std::string& name, const at::Tensor& t) {
-  at::Tensor c = t.contiguous();
-  return {name, genie::to_dtype(c.scalar_type()), c.sizes().vec(),
-          std::string(static_cast<const char*>(c.data_ptr()), c.nbytes())};
 }
 
 }  // namespace
@@ -95,15 +90,13 @@ int main(int argc, char** argv) {
     std::vector<double> server_ms;
     auto remote_call = [&] {
       std::vector<genie::remote::TensorPayload> payloads;
-      for (size_t i = 0; i < inputs.size(); ++i) payloads.push_back(payload(names[i], inputs[i]));
+      for (size_t i = 0; i < inputs.size(); ++i) payloads.push_back(genie::remote::tensor_payload(names[i], inputs[i]));
       const uint64_t out0 = client.bytes_sent(), in0 = client.bytes_received();
       genie::remote::Outputs outputs = client.run(std::move(payloads));
       bytes_out = client.bytes_sent() - out0;
       bytes_in = client.bytes_received() - in0;
       server_ms.push_back(outputs.server_micros / 1e3);
-      for (const auto& t : outputs.outputs)
-        at::from_blob(const_cast<char*>(t.data.data()), t.shape, at::TensorOptions().dtype(genie::to_scalar_type(t.dtype)))
-            .clone();
+      for (const auto& t : outputs.outputs) genie::remote::payload_tensor(t);
     };
     const double first = ms([&] {
       client.ensure(canonical, weights);

@@ -8,23 +8,11 @@
 #include "graph/json_codec.h"
 #include "io/safetensors.h"
 #include "remote/content_hash.h"
+#include "remote/tensor_payload.h"
 #include "support/error.h"
 #include "support/files.h"
 
 namespace genie {
-namespace {
-
-std::string first_line_of_file(const std::string& path) {
-  std::string text = read_file(path);
-  return text.substr(0, text.find_first_of("\r\n"));
-}
-
-remote::TensorPayload to_payload(const std::string& name, const at::Tensor& tensor) {
-  at::Tensor c = tensor.cpu().contiguous();
-  return {name, to_dtype(c.scalar_type()), c.sizes().vec(), std::string(static_cast<const char*>(c.data_ptr()), c.nbytes())};
-}
-
-}  // namespace
 
 std::shared_ptr<RemoteBacking> RemoteBacking::from_environment() {
   const char* address = std::getenv("GENIE_REMOTE");
@@ -32,7 +20,7 @@ std::shared_ptr<RemoteBacking> RemoteBacking::from_environment() {
   remote::parse_host_port(address);  // a malformed address fails here, at the start
   remote::ClientOptions options;
   options.name = "genie remote_accelerator";
-  if (const char* token = std::getenv("GENIE_REMOTE_TOKEN_FILE"); token && *token) options.token = first_line_of_file(token);
+  if (const char* token = std::getenv("GENIE_REMOTE_TOKEN_FILE"); token && *token) options.token = read_first_line(token);
   if (const char* ca = std::getenv("GENIE_REMOTE_TLS_CA"); ca && *ca) options.tls.ca_file = ca;
   return std::make_shared<RemoteBacking>(address, std::move(options));
 }
@@ -61,13 +49,10 @@ std::vector<at::Tensor> RemoteBacking::run(const Subgraph& sub, const std::funct
   uploads_ += (upload.graph_sent ? 1 : 0) + (upload.weights_sent ? 1 : 0);
 
   std::vector<remote::TensorPayload> inputs;
-  for (ValueId v : sub.inputs) inputs.push_back(to_payload("v" + std::to_string(v), value_of(v)));
+  for (ValueId v : sub.inputs) inputs.push_back(remote::tensor_payload("v" + std::to_string(v), value_of(v)));
   remote::Outputs outputs = client_->run(std::move(inputs));
   std::vector<at::Tensor> results;
-  for (const remote::TensorPayload& t : outputs.outputs)
-    results.push_back(at::from_blob(const_cast<char*>(t.data.data()), t.shape,
-                                    at::TensorOptions().dtype(to_scalar_type(t.dtype)))
-                          .clone());
+  for (const remote::TensorPayload& t : outputs.outputs) results.push_back(remote::payload_tensor(t));
   if (results.size() != sub.targets.size())
     fail(ErrorKind::kBadInput, "the server returned " + std::to_string(results.size()) + " values for " +
                                    std::to_string(sub.targets.size()));

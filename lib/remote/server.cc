@@ -17,6 +17,7 @@
 #include "io/weights.h"
 #include "remote/channel.h"
 #include "remote/content_hash.h"
+#include "remote/tensor_payload.h"
 #include "support/error.h"
 #include "support/files.h"
 
@@ -47,21 +48,6 @@ bool same_secret(const std::string& a, const std::string& b) {
   for (size_t i = 0; i < n; ++i)
     diff |= static_cast<unsigned char>((i < a.size() ? a[i] : 0) ^ (i < b.size() ? b[i] : 0));
   return diff == 0;
-}
-
-at::Tensor to_tensor(const TensorPayload& t) {
-  return at::from_blob(const_cast<char*>(t.data.data()), t.shape, at::TensorOptions().dtype(to_scalar_type(t.dtype)))
-      .clone();
-}
-
-TensorPayload to_payload(const std::string& name, const at::Tensor& tensor) {
-  at::Tensor c = tensor.cpu().contiguous();
-  TensorPayload t;
-  t.name = name;
-  t.dtype = to_dtype(c.scalar_type());
-  t.shape = c.sizes().vec();
-  t.data.assign(static_cast<const char*>(c.data_ptr()), c.nbytes());
-  return t;
 }
 
 const char* kind_name(ContentKind kind) { return kind == ContentKind::kGraph ? "graph" : "weights"; }
@@ -216,7 +202,7 @@ struct Server::Impl {
     for (const NamedValue& in : graph.inputs) {
       auto it = by_name.find(in.name);
       if (it == by_name.end()) fail(ErrorKind::kBadInput, "no input named \"" + in.name + "\" was sent");
-      inputs.push_back(to_tensor(*it->second));
+      inputs.push_back(payload_tensor(*it->second));
     }
     if (run.inputs.size() != graph.inputs.size())
       fail(ErrorKind::kBadInput, std::to_string(run.inputs.size()) + " inputs sent, the graph takes " +
@@ -224,7 +210,7 @@ struct Server::Impl {
     auto t0 = Clock::now();
     std::vector<std::pair<std::string, at::Tensor>> outputs = entry->executable->run(inputs);
     Outputs reply;
-    for (const auto& [name, t] : outputs) reply.outputs.push_back(to_payload(name, t));
+    for (const auto& [name, t] : outputs) reply.outputs.push_back(tensor_payload(name, t));
     reply.server_micros = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
     ++stats.runs;

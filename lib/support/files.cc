@@ -21,6 +21,11 @@ std::string display_path(const std::string& path, bool for_output) {
   return path;
 }
 
+std::string read_first_line(const std::string& path) {
+  std::string text = read_file(path);
+  return text.substr(0, text.find_first_of("\r\n"));
+}
+
 bool is_special_file(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);

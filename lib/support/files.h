@@ -12,6 +12,9 @@ namespace genie {
 // "beside" such a path have nowhere to go.
 bool is_special_file(const std::string& path);
 
+// The first line of `path`, without its line ending (a token file). Throws as read_file.
+std::string read_first_line(const std::string& path);
+
 // Whole content of `path` ("-" reads stdin). Throws Error(kIo) naming the path.
 std::string read_file(const std::string& path);
 

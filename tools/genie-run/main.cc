@@ -22,6 +22,7 @@
 #include "io/weights.h"
 #include "remote/client.h"
 #include "remote/content_hash.h"
+#include "remote/tensor_payload.h"
 #include "support/error.h"
 #include "support/files.h"
 
@@ -126,17 +127,6 @@ std::string megabytes(int64_t bytes) {
   return buf;
 }
 
-genie::remote::TensorPayload to_payload(const std::string& name, const at::Tensor& tensor) {
-  at::Tensor c = tensor.cpu().contiguous();
-  return {name, genie::to_dtype(c.scalar_type()), c.sizes().vec(),
-          std::string(static_cast<const char*>(c.data_ptr()), c.nbytes())};
-}
-
-at::Tensor from_payload(const genie::remote::TensorPayload& t) {
-  return at::from_blob(const_cast<char*>(t.data.data()), t.shape, at::TensorOptions().dtype(genie::to_scalar_type(t.dtype)))
-      .clone();
-}
-
 // A graph run by genie-serve: sent once (only what the server lacks), then inputs in and
 // outputs out on every call.
 struct RemoteRun {
@@ -147,14 +137,14 @@ struct RemoteRun {
 
   NamedTensors run(const std::vector<at::Tensor>& inputs) {
     std::vector<genie::remote::TensorPayload> payloads;
-    for (size_t i = 0; i < inputs.size(); ++i) payloads.push_back(to_payload(input_names[i], inputs[i]));
+    for (size_t i = 0; i < inputs.size(); ++i) payloads.push_back(genie::remote::tensor_payload(input_names[i], inputs[i]));
     const uint64_t sent0 = client.bytes_sent(), received0 = client.bytes_received();
     genie::remote::Outputs outputs = client.run(std::move(payloads));
     call_sent = client.bytes_sent() - sent0;
     call_received = client.bytes_received() - received0;
     server_micros = outputs.server_micros;
     NamedTensors result;
-    for (const auto& t : outputs.outputs) result.emplace_back(t.name, from_payload(t));
+    for (const auto& t : outputs.outputs) result.emplace_back(t.name, genie::remote::payload_tensor(t));
     return result;
   }
 };
@@ -253,10 +243,7 @@ int main(int argc, char** argv) {
       genie::remote::ClientOptions client_options;
       client_options.name = "genie-run 0.1.0";
       client_options.tls = tls;
-      if (!token_file.empty()) {
-        std::string text = genie::read_file(token_file);
-        client_options.token = text.substr(0, text.find_first_of("\r\n"));
-      }
+      if (!token_file.empty()) client_options.token = genie::read_first_line(token_file);
       std::vector<std::string> names;
       for (const genie::NamedValue& in : graph.inputs) names.push_back(in.name);
       info.graph_nodes = graph.nodes.size();

@@ -44,8 +44,7 @@ int main(int argc, char** argv) {
     genie::remote::HostPort address = genie::remote::parse_host_port(listen);
     genie::remote::ServerOptions options;
     if (!token_file.empty()) {
-      std::string text = genie::read_file(token_file);
-      options.token = text.substr(0, text.find_first_of("\r\n"));
+      options.token = genie::read_first_line(token_file);
       if (options.token.empty()) genie::fail(genie::ErrorKind::kUsage, token_file + ": the token file is empty");
     }
     if (!genie::remote::is_loopback(address.host) && options.token.empty() && tls.client_ca_file.empty())

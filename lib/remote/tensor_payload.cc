@@ -1,0 +1,22 @@
+#include "remote/tensor_payload.h"
+
+#include <ATen/ATen.h>
+
+#include "exec/aten_types.h"
+
+namespace genie::remote {
+
+TensorPayload tensor_payload(const std::string& name, const at::Tensor& tensor) {
+  at::Tensor c = tensor.cpu().contiguous();
+  return {name, to_dtype(c.scalar_type()), c.sizes().vec(),
+          std::string(static_cast<const char*>(c.data_ptr()), c.nbytes())};
+}
+
+at::Tensor payload_tensor(const TensorPayload& payload) {
+  // from_blob only borrows the bytes: the clone is what the caller keeps.
+  return at::from_blob(const_cast<char*>(payload.data.data()), payload.shape,
+                       at::TensorOptions().dtype(to_scalar_type(payload.dtype)))
+      .clone();
+}
+
+}  // namespace genie::remote

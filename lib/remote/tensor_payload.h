@@ -1,0 +1,18 @@
+// Tensors to and from the wire's descriptor-plus-bytes form (remote/messages.h), for the
+// LibTorch side of each end: genie-serve, genie-run --remote, the device backed by a server.
+#pragma once
+
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include "remote/messages.h"
+
+namespace genie::remote {
+
+// A contiguous CPU copy of `tensor`'s bytes (from any device), named.
+TensorPayload tensor_payload(const std::string& name, const at::Tensor& tensor);
+// A CPU tensor that owns a copy of the payload's bytes.
+at::Tensor payload_tensor(const TensorPayload& payload);
+
+}  // namespace genie::remote
