@@ -113,8 +113,9 @@ struct Server::Impl {
       for (const Node& node : entry.graph->nodes)
         if (node.op.rfind("aten::", 0) != 0)
           fail(ErrorKind::kUnsupported, "graph: operator " + node.op + " is not an ATen operator; genie-serve runs only ATen operators");
+    } else {
+      SafetensorsFile::from_bytes(*shared, "weights");  // throws if it is not one
     }
-    else SafetensorsFile::from_bytes(*shared, "weights");  // throws if it is not one
     entry.bytes = std::move(shared);
     return entry;
   }
@@ -163,6 +164,12 @@ struct Server::Impl {
     if (!options.allow_upload)
       fail(ErrorKind::kUsage, "this server does not accept uploads (start it with --allow-upload, or place the "
                               "graph and its weights in its --cache-dir)");
+    // Kept content that alone exceeds the budget would be evicted at once, leaving the client
+    // told "stored" and then "not held".
+    if (put.content.size() > options.cache_bytes)
+      fail(ErrorKind::kUsage, std::string(kind_name(put.kind)) + " of " + std::to_string(put.content.size()) +
+                                  " bytes exceed this server's cache (--cache-bytes " +
+                                  std::to_string(options.cache_bytes) + ")");
     if (sha256(put.content) != put.digest)
       fail(ErrorKind::kBadInput, std::string(kind_name(put.kind)) + " content does not match its digest " +
                                      digest_short(put.digest));

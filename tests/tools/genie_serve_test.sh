@@ -195,6 +195,12 @@ else
   bad "openssl could not make the test certificates"
 fi
 
+# Content larger than the server's cache is refused, not stored and dropped at once.
+start_server small --allow-upload --cache-bytes 1000000 || exit 1
+expect_run 2 'server: weights of [0-9]+ bytes exceed this server.s cache \(--cache-bytes 1000000\)' -- \
+  --remote "127.0.0.1:$port" "$work/resnet18.json"
+expect_run 0 'equal' -- --remote "127.0.0.1:$port" "$work/bert.json" --check "$models/bert.traced.pt"
+
 # genie-serve's own errors.
 "$serve" --listen 0.0.0.0:0 >"$work/stdout" 2>"$work/stderr"
 [[ $? == 2 ]] && grep -q 'not loopback) needs --token-file or mutual TLS' "$work/stderr" && ok ||
