@@ -11,29 +11,21 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/script.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "capture/model_capture.h"
+#include "timing.h"
+
+using genie::bench::median;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 template <typename F>
 double seconds(F&& f) {
-  auto t0 = Clock::now();
-  f();
-  return std::chrono::duration<double>(Clock::now() - t0).count();
+  return genie::bench::ms(f) / 1e3;
 }
 
 }  // namespace

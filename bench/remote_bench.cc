@@ -8,15 +8,12 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "exec/aten_types.h"
 #include "exec/example_input.h"
 #include "exec/executable.h"
 #include "graph/json_codec.h"
@@ -24,25 +21,11 @@
 #include "remote/client.h"
 #include "remote/server.h"
 #include "remote/tensor_payload.h"
+#include "timing.h"
 #include "support/files.h"
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-template <typename F>
-double ms(F&& f) {
-  auto t0 = Clock::now();
-  f();
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-}  // namespace
+using genie::bench::median;
+using genie::bench::ms;
 
 int main(int argc, char** argv) {
   int runs = 30;

@@ -250,9 +250,11 @@ int main(int argc, char** argv) {
       std::string canonical = genie::graph_to_json(graph);
       std::string weights = genie::read_file(weights_path);
       // A name that resolves to a pool of servers: this graph's server, by its digest.
-      client_options.route_key = genie::remote::digest_hex(genie::remote::sha256(canonical));
+      const genie::remote::Digest graph_digest = genie::remote::sha256(canonical);
+      client_options.route_key = genie::remote::digest_hex(graph_digest);
       remote_run.emplace(RemoteRun{genie::remote::RemoteClient::connect(remote, client_options), {}, std::move(names)});
-      remote_run->upload = remote_run->client.ensure(canonical, weights);
+      remote_run->upload =
+          remote_run->client.ensure(canonical, graph_digest, weights, genie::remote::sha256(weights));
       device_text = remote + " " + remote_run->client.welcome().device;
     } else {
       executable.emplace(genie::Executable::load(std::move(graph), genie::SafetensorsFile::open(weights_path), options));
@@ -348,14 +350,15 @@ int main(int argc, char** argv) {
       std::cout << report.dump(2) << "\n";
     } else {
       if (remote_run) {
+        const genie::remote::UploadReport& up = remote_run->upload;
+        const char* sent = up.graph_sent && up.weights_sent ? "graph weights"
+                           : up.graph_sent                  ? "graph"
+                           : up.weights_sent                ? "weights"
+                                                            : "nothing, the server held both";
         std::printf("%s on %s (%s): %zu nodes; sent %s (%llu bytes); last call moved %llu bytes out, %llu in, "
                     "server %.3f ms\n",
                     report["graph"].get<std::string>().c_str(), remote.c_str(), device_text.c_str(), info.graph_nodes,
-                    remote_run->upload.graph_sent || remote_run->upload.weights_sent
-                        ? (std::string(remote_run->upload.graph_sent ? "graph " : "") +
-                           (remote_run->upload.weights_sent ? "weights" : ""))
-                              .c_str()
-                        : "nothing, the server held both",
+                    sent,
                     static_cast<unsigned long long>(remote_run->upload.bytes_sent),
                     static_cast<unsigned long long>(remote_run->call_sent),
                     static_cast<unsigned long long>(remote_run->call_received), remote_run->server_micros / 1e3);
