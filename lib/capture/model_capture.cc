@@ -9,8 +9,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <optional>
+#include <unordered_map>
+#include <unordered_set>
 
+#include "capture/exported_model.h"
+#include "capture/exported_program.h"
 #include "capture/lazy_tensor.h"
 #include "support/error.h"
 
@@ -93,6 +98,34 @@ struct SlotRestorer {
   }
 };
 
+// The module paths of a TorchScript module tree by the path its interpreter frames give:
+// a container without forward (ModuleList, ModuleDict) is no frame of its own, so
+// "encoder.layer.0" appears as "encoder.0". Paths that two modules would share are left out
+// (the frame path stays as it is).
+std::unordered_map<std::string, std::string> module_paths_by_frame_path(const torch::jit::Module& root) {
+  std::unordered_map<std::string, std::string> paths;
+  std::unordered_set<std::string> ambiguous;
+  std::function<void(const torch::jit::Module&, const std::string&, const std::string&)> walk =
+      [&](const torch::jit::Module& module, const std::string& path, const std::string& frame_path) {
+        for (const auto& child : module.named_children()) {
+          const std::string child_path = path.empty() ? child.name : path + "." + child.name;
+          const bool is_frame = child.value.find_method("forward").has_value();
+          const std::string child_frame = !is_frame ? frame_path
+                                          : frame_path.empty() ? child.name
+                                                               : frame_path + "." + child.name;
+          if (is_frame && child_frame != child_path && !ambiguous.count(child_frame)) {
+            if (!paths.emplace(child_frame, child_path).second) {
+              paths.erase(child_frame);
+              ambiguous.insert(child_frame);
+            }
+          }
+          walk(child.value, child_path, child_frame);
+        }
+      };
+  walk(root, "", "");
+  return paths;
+}
+
 std::vector<std::pair<std::string, at::Tensor>> named_outputs(const c10::IValue& result) {
   std::vector<std::pair<std::string, at::Tensor>> outputs;
   flatten_outputs(result, "output", &outputs);
@@ -107,6 +140,7 @@ class TorchScriptModel final : public ModelFrontEnd {
     if (!module_.find_method(method_))
       fail(ErrorKind::kUsage, "the model has no method \"" + method_ + "\"");
     module_.eval();
+    module_paths_ = module_paths_by_frame_path(module_);
   }
 
   std::string format() const override { return "torchscript"; }
@@ -145,9 +179,10 @@ class TorchScriptModel final : public ModelFrontEnd {
       GraphBuilder& builder;
       ~AnnotatorReset() { builder.set_node_annotator(nullptr); }
     } annotator_reset{builder};
-    builder.set_node_annotator([](Node& node) {
+    builder.set_node_annotator([this](Node& node) {
       auto [scope, type] = module_scope_of(torch::jit::currentModuleHierarchy());
-      node.scope = std::move(scope);
+      auto real = module_paths_.find(scope);
+      node.scope = real == module_paths_.end() ? std::move(scope) : real->second;
       node.module_type = std::move(type);
     });
     // The model's own operators, as written: no profiling runs and no JIT fusion (a fused
@@ -188,6 +223,7 @@ class TorchScriptModel final : public ModelFrontEnd {
   torch::jit::Module module_;
   std::string method_;
   std::optional<std::vector<TensorSlot>> slots_;
+  std::unordered_map<std::string, std::string> module_paths_;  // module_paths_by_frame_path
 };
 
 bool starts_with_zip_magic(const std::string& path) {
@@ -208,7 +244,9 @@ std::pair<std::string, std::string> module_scope_of(const std::vector<std::strin
     auto close = frame.find(")::");
     if (open == std::string::npos || close == std::string::npos || close < open) continue;
     std::string name = frame.substr(0, open);
-    if (name == "SELF") continue;
+    // A method of the same module, or a TorchScript function called from one (frames of
+    // functions not inlined: "CALL_FUNCTION::multi_head_attention_forward()::...").
+    if (name == "SELF" || name.rfind("CALL_FUNCTION::", 0) == 0) continue;
     if (name == "TOP") {
       type = frame.substr(open + 1, close - open - 1);
       continue;
@@ -227,7 +265,8 @@ std::unique_ptr<ModelFrontEnd> model_open(const std::string& path, const std::st
   if (!probe) fail(ErrorKind::kIo, path + ": cannot open: " + std::strerror(errno));
   probe.close();
   if (!starts_with_zip_magic(path))
-    fail(ErrorKind::kBadInput, path + ": not a model file (expected a TorchScript archive, a zip file)");
+    fail(ErrorKind::kBadInput, path + ": not a model file (expected a TorchScript or torch.export archive, a zip file)");
+  if (is_pt2_archive(path)) return exported_model_open(path, method);
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, c10::Device(c10::kCPU));
@@ -276,6 +315,7 @@ CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>&
     result.weights.emplace_back(p.name, t.device().is_cpu() && t.is_contiguous() ? t : t.cpu().contiguous());
   }
   result.graph = builder.take_graph();
+  model.annotate(result.graph);
   result.graph.annotations["producer"] = "genie-capture";
   result.graph.annotations["source_format"] = model.format();
   return result;

@@ -1,6 +1,6 @@
 // Capturing a whole model: load it, put its parameters and buffers into the graph under their
 // model names, run a method on LazyTensor inputs, and name its outputs. Model formats sit
-// behind ModelFrontEnd (TorchScript now; torch.export .pt2 next).
+// behind ModelFrontEnd: TorchScript (here) and torch.export programs (exported_model.h).
 #pragma once
 
 #include <memory>
@@ -20,12 +20,18 @@ namespace genie {
 class ModelFrontEnd {
  public:
   virtual ~ModelFrontEnd() = default;
-  // "torchscript"
+  // "torchscript", "torch.export"
   virtual std::string format() const = 0;
   // Names of the method's inputs, in order ("x", "input_ids").
   virtual std::vector<std::string> input_names() const = 0;
   // How many of them must be given; the rest have defaults.
   virtual size_t required_inputs() const = 0;
+  // The input types the model was made for, where the file says (a .pt2 does; TorchScript
+  // does not: empty).
+  virtual std::vector<TensorType> example_input_types() const { return {}; }
+  // Adds what the format knows of the graph as a whole to its annotations (a .pt2's
+  // dynamic dimensions).
+  virtual void annotate(Graph&) const {}
   // Puts the model's parameters and buffers into `builder` under their model names, runs
   // the method on `inputs` (LazyTensors of `builder`), and returns its tensor outputs by name.
   virtual std::vector<std::pair<std::string, at::Tensor>> run(GraphBuilder& builder,
@@ -41,8 +47,9 @@ class ModelFrontEnd {
   virtual std::unique_ptr<ModelFrontEnd> optimized_for_inference() const = 0;
 };
 
-// Opens a model file, choosing the front end by content. Throws Error(kIo) if it cannot be
-// read, Error(kBadInput) if it is not a model Genie can load.
+// Opens a model file, choosing the front end by content (a PT2 archive or a TorchScript
+// one). Throws Error(kIo) if it cannot be read, Error(kBadInput) if it is not a model Genie
+// can load, Error(kUnsupported) for a program Genie cannot capture (exported_program.h).
 std::unique_ptr<ModelFrontEnd> model_open(const std::string& path, const std::string& method = "forward");
 
 struct CapturedModel {
@@ -60,7 +67,9 @@ CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>&
 // The module path and type of a TorchScript call from its interpreter frames, e.g.
 // ["TOP(ResNet)::forward", "SELF(ResNet)::_forward_impl", "layer1(Sequential)::forward",
 //  "0(BasicBlock)::forward", "conv1(Conv2d)::forward", "SELF(Conv2d)::_conv_forward"]
-//  -> {"layer1.0.conv1", "Conv2d"}.
+//  -> {"layer1.0.conv1", "Conv2d"}. Frames name a module by the attribute its caller used,
+// so an element of a ModuleList comes out without the list's name ("encoder.0"); the
+// TorchScript front end maps such paths back to the model's ("encoder.layer.0").
 std::pair<std::string, std::string> module_scope_of(const std::vector<std::string>& frames);
 
 }  // namespace genie

@@ -1,13 +1,16 @@
 """Makes the real models Genie's capture tests and benchmarks use, with random weights
 (nothing is downloaded): torchvision resnet18 and mobilenet_v2, a 2-layer
 torch.nn.TransformerEncoder, and a Hugging Face BertModel with a small config. Each is saved
-with torch.jit.trace and, where it works, torch.jit.script, beside its example inputs.
+with torch.jit.trace and, where it works, torch.jit.script, and exported with
+torch.export.export (saved with torch.export.save), beside its example inputs.
 
     python testdata/models/make_models.py OUT_DIR [--only NAME]...
 
-Writes, per model NAME: NAME.traced.pt, NAME.scripted.pt (when scripting works),
-NAME.inputs.safetensors (input0, input1, ...), and OUT_DIR/manifest.json describing them
-(input specs in genie-capture's --input syntax). Deterministic: seeded.
+Writes, per model NAME: NAME.traced.pt, NAME.scripted.pt (when scripting works), NAME.pt2,
+NAME.inputs.safetensors (input0, input1, ...), resnet18.dynamic.pt2 (batch dimension
+dynamic, 1..64), and OUT_DIR/manifest.json describing them (input specs in genie-capture's
+--input syntax). The files of one model hold the same weights. Deterministic: seeded (a .pt2
+differs between runs only in its random .data/serialization_id).
 """
 import argparse
 import json
@@ -54,6 +57,17 @@ MODELS = {"resnet18": resnet18, "mobilenet_v2": mobilenet_v2, "transformer_encod
           "bert": bert}
 
 
+def export(model, inputs, dynamic_shapes=None):
+    """torch.export.export, non-strict (the 2.14 default) first, strict if that fails."""
+    try:
+        return torch.export.export(model, tuple(inputs), dynamic_shapes=dynamic_shapes, strict=False)
+    except Exception as non_strict_error:  # noqa: BLE001
+        try:
+            return torch.export.export(model, tuple(inputs), dynamic_shapes=dynamic_shapes, strict=True)
+        except Exception:  # noqa: BLE001
+            raise non_strict_error
+
+
 def spec(t: torch.Tensor) -> str:
     return "x".join(str(d) for d in t.shape) + ":" + str(t.dtype).replace("torch.", "")
 
@@ -83,6 +97,17 @@ def main() -> int:
                 entry["files"]["scripted"] = f"{name}.scripted.pt"
             except Exception as e:  # noqa: BLE001 - scripting many HF models fails; say why
                 entry["script_error"] = str(e).strip().splitlines()[0][:200]
+        # Export records TransformerEncoder's decomposed path (linear, scaled_dot_product_attention,
+        # layer_norm), as the trace above does, never the fused _transformer_encoder_layer_fwd.
+        torch.export.save(export(model, inputs), os.path.join(args.out_dir, f"{name}.pt2"))
+        entry["files"]["exported"] = f"{name}.pt2"
+        if name == "resnet18":
+            # Exported at batch 2: export specialises a dimension whose example size is 1 and
+            # then refuses to make it dynamic. The range includes 1, so the batch-1 inputs fit.
+            batch = torch.export.Dim("batch", min=1, max=64)
+            dynamic = export(model, [torch.cat([inputs[0], inputs[0]])], dynamic_shapes=({0: batch},))
+            torch.export.save(dynamic, os.path.join(args.out_dir, f"{name}.dynamic.pt2"))
+            entry["files"]["exported_dynamic"] = f"{name}.dynamic.pt2"
         save_file({f"input{i}": t.contiguous() for i, t in enumerate(inputs)},
                   os.path.join(args.out_dir, f"{name}.inputs.safetensors"))
         manifest[name] = entry

@@ -1,5 +1,5 @@
-// genie-capture: run a TorchScript model on the remote_accelerator device and write the
-// graph it records (genie.graph JSON) and its weights (safetensors).
+// genie-capture: run a TorchScript model or a torch.export program on the remote_accelerator
+// device and write the graph it records (genie.graph JSON) and its weights (safetensors).
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cstdio>
@@ -16,21 +16,26 @@
 #include "support/files.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"Capture a TorchScript model as a Genie graph: run it on the remote_accelerator device,\n"
-               "where every operation is recorded with its module scope, and write the graph and weights.\n\n"
+  CLI::App app{"Capture a model as a Genie graph: run it on the remote_accelerator device, where every\n"
+               "operation is recorded with its module scope, and write the graph and weights. Reads\n"
+               "TorchScript (torch.jit.save) and torch.export programs (torch.export.save, .pt2), told\n"
+               "apart by content.\n\n"
                "Examples:\n"
                "  genie-capture resnet18.pt --input 1x3x224x224 -o resnet18.json\n"
                "      writes resnet18.json and resnet18.safetensors\n"
+               "  genie-capture resnet18.pt2 -o resnet18.json\n"
+               "      a .pt2 carries its example input shapes; --input overrides them within its dynamic ranges\n"
                "  genie-capture bert.pt --input 1x16:int64 --input 1x16:int64 -o bert.json\n"
                "  genie-capture model.pt --input 1x8 -o - --weights w.safetensors | genie-graph -",
                "genie-capture"};
   std::string model_path, output_path, weights_path, method = "forward";
   std::vector<std::string> input_specs;
   uint64_t seed = 0;
-  app.add_option("model", model_path, "TorchScript model file (torch.jit.save)")->required();
+  app.add_option("model", model_path, "model file: TorchScript (torch.jit.save) or torch.export (.pt2)")->required();
   app.add_option("-o,--output", output_path, "graph file to write; - for stdout")->required();
   app.add_option("--input", input_specs,
-                 "one per model input, in order: sizes and dtype, e.g. 1x3x224x224, 1x128:int64 (float32 by default)");
+                 "one per model input, in order: sizes and dtype, e.g. 1x3x224x224, 1x128:int64 (float32 by default);\n"
+                 "optional for a .pt2 (its example shapes)");
   app.add_option("--weights", weights_path, "weights file (default: GRAPH.safetensors beside the graph)");
   app.add_option("--method", method, "the module's method to capture")->default_val("forward");
   app.add_option("--seed", seed, "seed of the random example inputs")->default_val(0);
@@ -48,6 +53,7 @@ int main(int argc, char** argv) {
     std::vector<genie::TensorType> types;
     for (const std::string& spec : input_specs) types.push_back(genie::tensor_type_parse(spec));
     auto model = genie::model_open(model_path, method);
+    if (types.empty()) types = model->example_input_types();
     at::Generator generator = at::detail::createCPUGenerator(seed);
     std::vector<at::Tensor> inputs;
     for (const auto& type : types) inputs.push_back(genie::example_input(type, generator));
