@@ -271,7 +271,13 @@ std::unique_ptr<ModelFrontEnd> model_open(const std::string& path, const std::st
   try {
     module = torch::jit::load(path, c10::Device(c10::kCPU));
   } catch (const c10::Error& e) {
-    fail(ErrorKind::kBadInput, path + ": not a loadable TorchScript model: " + first_line(e.what_without_backtrace()));
+    const std::string message = first_line(e.what_without_backtrace());
+    // An archive that does not open as a zip is neither kind; miniz's advice after its
+    // first sentence says nothing the user can act on.
+    if (message.rfind("PytorchStreamReader failed", 0) == 0)
+      fail(ErrorKind::kBadInput, path + ": not a readable model archive (TorchScript or .pt2): " +
+                                     message.substr(0, message.find(". This is an internal miniz error")));
+    fail(ErrorKind::kBadInput, path + ": not a loadable TorchScript model: " + message);
   } catch (const std::exception& e) {
     fail(ErrorKind::kBadInput, path + ": not a loadable TorchScript model: " + first_line(e.what()));
   }

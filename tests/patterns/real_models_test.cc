@@ -58,7 +58,9 @@ std::vector<Expectation> expectations(bool fused_attention) {
         {"matmul_chain", chains},
         {"residual_add", 4},
         {"repeated_block", 2}},
-       {{"residual_add", {"0", "0", "1", "1"}}, {"mlp", {"0", "1"}}, {"repeated_block", {"0", "1"}}}},
+       {{"residual_add", {"layers.0", "layers.0", "layers.1", "layers.1"}},
+        {"mlp", {"layers.0", "layers.1"}},
+        {"repeated_block", {"layers.0", "layers.1"}}}},
       {"bert",
        {{"attention", 2},
         {"embedding_lookup", 3},
@@ -68,13 +70,14 @@ std::vector<Expectation> expectations(bool fused_attention) {
         {"matmul_chain", chains},
         {"residual_add", 4},
         {"repeated_block", 2}},
-       {{"attention", {"encoder.0.attention.self", "encoder.1.attention.self"}},
-        {"residual_add", {"encoder.0.attention", "encoder.0", "encoder.1.attention", "encoder.1"}},
-        {"linear_activation", {"encoder.0.intermediate", "encoder.1.intermediate", "pooler"}},
-        {"mlp", {"encoder.0", "encoder.1"}},
-        {"repeated_block", {"encoder.0", "encoder.1"}}}},
+       {{"attention", {"encoder.layer.0.attention.self", "encoder.layer.1.attention.self"}},
+        {"residual_add",
+         {"encoder.layer.0.attention", "encoder.layer.0", "encoder.layer.1.attention", "encoder.layer.1"}},
+        {"linear_activation", {"encoder.layer.0.intermediate", "encoder.layer.1.intermediate", "pooler"}},
+        {"mlp", {"encoder.layer.0", "encoder.layer.1"}},
+        {"repeated_block", {"encoder.layer.0", "encoder.layer.1"}}}},
   };
-  if (!fused_attention) all[3].scopes["matmul_chain"] = {"encoder.0.attention", "encoder.1.attention"};
+  if (!fused_attention) all[3].scopes["matmul_chain"] = {"encoder.layer.0.attention", "encoder.layer.1.attention"};
   return all;
 }
 

@@ -70,7 +70,7 @@ expect 2 'the model has no method "encode"' -- "$models/resnet18.traced.pt" --me
 expect 3 "/nonexistent.pt: cannot open" -- /nonexistent.pt --input 1 -o "$work/x.json"
 expect 1 "not a model file" -- "$work/r18.json" --input 1 -o "$work/x.json"
 head -c 4096 "$models/resnet18.traced.pt" >"$work/truncated.pt"
-expect 1 "truncated.pt: not a loadable TorchScript model" -- "$work/truncated.pt" --input 1 -o "$work/x.json"
+expect 1 "truncated.pt: not a readable model archive \(TorchScript or .pt2\): PytorchStreamReader failed reading zip archive: failed finding central directory$" -- "$work/truncated.pt" --input 1 -o "$work/x.json"
 expect 5 "the model failed on the given inputs: .*" -- "$models/resnet18.traced.pt" --input 1x5x8x8 -o "$work/x.json"
 expect 3 "cannot create" -- "$models/resnet18.traced.pt" --input 1x3x224x224 -o /nonexistent-dir/x.json --weights "$work/y.st"
 if ls "$work" | grep -qE '^(x\.|y\.st)|\.tmp\.'; then echo "FAIL: partial output left: $(ls "$work")"; failures=$((failures + 1)); fi

@@ -146,7 +146,7 @@ if [[ -n $capture ]]; then
   grep -q 'valid genie.graph, ' "$work/pipeline.txt" && passed=$((passed + 1)) || fail "pipeline: $(head -1 "$work/pipeline.txt")"
   "$capture" "$models/bert.traced.pt" --input 1x16:int64 --input 1x16:int64 -o - --weights "$work/bert.safetensors" 2>/dev/null |
     "$tool" - --format text >"$work/bert.txt"
-  grep -qE '^attention +2  encoder.0.attention.self, encoder.1.attention.self$' "$work/bert.txt" && passed=$((passed + 1)) ||
+  grep -qE '^attention +2  encoder.layer.0.attention.self, encoder.layer.1.attention.self$' "$work/bert.txt" && passed=$((passed + 1)) ||
     fail "bert summary:$(sed 's/^/\n  | /' "$work/bert.txt")"
   "$capture" "$models/resnet18.traced.pt" --input 1x3x224x224 -o - --weights "$work/r18.safetensors" 2>/dev/null |
     "$tool" --annotate - -o "$out/resnet18.annotated.json" 2>/dev/null

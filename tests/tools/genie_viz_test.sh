@@ -214,10 +214,10 @@ else
   # 67 module paths, and a second call of each block's ReLU.
   equal "resnet18: clusters" "$(clusters "$work/r18-full.svg")" 75
   equal "resnet18: operator boxes" "$(boxes "$work/r18-full.svg" op)" 89
-  "$patterns_tool" --annotate "$bert" 2>/dev/null | viz - --depth 3 -o "$work/bert.svg"
+  "$patterns_tool" --annotate "$bert" 2>/dev/null | viz - --depth 4 -o "$work/bert.svg"
   check "BERT SVG is valid XML" xmllint --noout "$work/bert.svg"
-  equal "BERT --depth 3: clusters" "$(clusters "$work/bert.svg")" 11
-  equal "BERT --depth 3: module boxes" "$(boxes "$work/bert.svg" module)" 6
+  equal "BERT --depth 4: clusters" "$(clusters "$work/bert.svg")" 12
+  equal "BERT --depth 4: module boxes" "$(boxes "$work/bert.svg" module)" 6
   grep -q ' attention (2)<' "$work/bert.svg" && ok || fail "BERT legend: attention (2)"
   viz "$r18" --depth 2 -o "$work/r18.png"
   size=$(png_ok "$work/r18.png") && ok || fail "resnet18 PNG"

@@ -112,15 +112,15 @@ TEST(VizRealModels, BertEveryModuleACluster) {
   EXPECT_EQ(paths_of(clusters), scopes_above(graph, 0));
 }
 
-TEST(VizRealModels, BertAtDepth3IsLayersOfSublayers) {
+TEST(VizRealModels, BertAtDepth4IsLayersOfSublayers) {
   const Graph graph = load("bert.traced.json");
-  const std::string svg = svg_of(graph, 3);
+  const std::string svg = svg_of(graph, 4);
   const std::vector<std::string> clusters = svg_clusters(svg);
-  // embeddings (+ its 4 submodules), encoder, encoder.0, encoder.1, pooler (+ dense,
-  // activation): 11; each layer's attention, intermediate and output collapsed: 6 boxes.
-  EXPECT_EQ(clusters.size(), 11u);
-  EXPECT_EQ(paths_of(clusters), scopes_above(graph, 3));
-  EXPECT_EQ(svg_count(svg, "<g id=\"m:encoder\\.[01]\\.(attention|intermediate|output)\" class=\"node module\">"), 6u);
+  // embeddings (+ its 4 submodules), encoder, encoder.layer, encoder.layer.0 and .1, pooler
+  // (+ dense, activation): 12; each layer's attention, intermediate and output collapsed: 6 boxes.
+  EXPECT_EQ(clusters.size(), 12u);
+  EXPECT_EQ(paths_of(clusters), scopes_above(graph, 4));
+  EXPECT_EQ(svg_count(svg, "<g id=\"m:encoder\\.layer\\.[01]\\.(attention|intermediate|output)\" class=\"node module\">"), 6u);
   EXPECT_EQ(svg_count(svg, "class=\"node module\""), 6u);
 }
 
