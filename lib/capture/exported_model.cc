@@ -1,5 +1,6 @@
 #include "capture/exported_model.h"
 
+#include <ATen/ScalarOps.h>
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
@@ -115,6 +116,16 @@ class Interpreter {
     if (base)
       if (auto opt = base->cast<c10::OptionalType>()) base = opt->getElementType();
     const bool wants_float = base && base->kind() == c10::TypeKind::FloatType;
+    // A Python number where the operator takes a tensor (x * 2 exported as aten.mul.Tensor):
+    // a wrapped-number tensor, as PyTorch's Python binding makes it.
+    if (base && base->kind() == c10::TypeKind::TensorType &&
+        (tag == "as_int" || tag == "as_float" || tag == "as_bool")) {
+      at::Tensor t = at::scalar_to_tensor(tag == "as_int"     ? c10::Scalar(v.get<int64_t>())
+                                          : tag == "as_float" ? c10::Scalar(json_float(v))
+                                                              : c10::Scalar(v.get<bool>()));
+      t.unsafeGetTensorImpl()->set_wrapped_number(true);
+      return t;
+    }
     if (tag == "as_none") return IValue();
     if (tag == "as_tensor") return tensor(node, v, env);
     if (tag == "as_tensors") {

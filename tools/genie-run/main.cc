@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
       ->default_val(0)
       ->excludes(inputs_opt);
   app.add_option("-o,--outputs", outputs_path, "write the outputs by name (safetensors)");
-  app.add_option("--check", check_path, "TorchScript model to run on the same inputs and device and compare with");
+  app.add_option("--check", check_path, "model (TorchScript, or a torch.export .pt2) to run on the same inputs and device and compare with");
   app.add_option("--rtol", rtol, "relative tolerance of --check")->default_val(1e-4);
   app.add_option("--atol", atol, "absolute tolerance of --check")->default_val(1e-5);
   app.add_option("--bench", bench, "time N runs against TorchScript (needs --check)")->check(CLI::NonNegativeNumber);
