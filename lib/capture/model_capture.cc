@@ -100,8 +100,8 @@ struct SlotRestorer {
 
 // The module paths of a TorchScript module tree by the path its interpreter frames give:
 // a container without forward (ModuleList, ModuleDict) is no frame of its own, so
-// "encoder.layer.0" appears as "encoder.0". Paths that two modules would share are left out
-// (the frame path stays as it is).
+// "encoder.layer.0" appears as "encoder.0". Frame paths that another module would give too,
+// or that are some module's own path, are left out (the frame path stays as it is).
 std::unordered_map<std::string, std::string> module_paths_by_frame_path(const torch::jit::Module& root) {
   std::unordered_map<std::string, std::string> paths;
   std::unordered_set<std::string> ambiguous;
@@ -113,6 +113,7 @@ std::unordered_map<std::string, std::string> module_paths_by_frame_path(const to
           const std::string child_frame = !is_frame ? frame_path
                                           : frame_path.empty() ? child.name
                                                                : frame_path + "." + child.name;
+          if (is_frame && child_frame == child_path) ambiguous.insert(child_frame);  // a module's own path
           if (is_frame && child_frame != child_path && !ambiguous.count(child_frame)) {
             if (!paths.emplace(child_frame, child_path).second) {
               paths.erase(child_frame);
@@ -123,6 +124,7 @@ std::unordered_map<std::string, std::string> module_paths_by_frame_path(const to
         }
       };
   walk(root, "", "");
+  for (const std::string& path : ambiguous) paths.erase(path);
   return paths;
 }
 
