@@ -1,5 +1,7 @@
 #include "remote/client.h"
 
+#include <algorithm>
+
 #include "remote/content_hash.h"
 #include "support/error.h"
 
@@ -28,6 +30,10 @@ RemoteClient RemoteClient::connect(const std::string& host_port, const ClientOpt
   hello.client = options.name;
   client.channel_->send(hello);
   client.welcome_ = client.expect<Welcome>("hello");
+  // A part's frame carries ~60 bytes besides the part.
+  constexpr uint64_t kDefaultPart = uint64_t{64} << 20, kFrameOverhead = 4096;
+  const uint64_t frame_room = client.welcome_.max_frame_bytes > kFrameOverhead ? client.welcome_.max_frame_bytes - kFrameOverhead : 1;
+  client.part_bytes_ = std::min(options.part_bytes ? options.part_bytes : kDefaultPart, frame_room);
   return client;
 }
 
@@ -47,17 +53,33 @@ UploadReport RemoteClient::ensure(std::string_view graph_json, const Digest& gra
   if (have.present.size() != 2) fail(ErrorKind::kBadInput, "the server answered a query of 2 items with " +
                                                                std::to_string(have.present.size()) + " answers");
   if (!have.present[0]) {
-    channel_->send(Put{ContentKind::kGraph, graph_, std::string(graph_json)});
-    expect<Stored>("put graph");
+    upload(ContentKind::kGraph, graph_, graph_json, "put graph");
     report.graph_sent = true;
   }
   if (!have.present[1]) {
-    channel_->send(Put{ContentKind::kWeights, weights_, std::string(weights)});
-    expect<Stored>("put weights");
+    upload(ContentKind::kWeights, weights_, weights, "put weights");
     report.weights_sent = true;
   }
   report.bytes_sent = channel_->bytes_sent() - before;
   return report;
+}
+
+void RemoteClient::upload(ContentKind kind, const Digest& digest, std::string_view content, const char* what) {
+  if (content.size() <= part_bytes_ || welcome_.minor < 1) {  // a 1.0 server takes content whole
+    channel_->send(Put{kind, digest, std::string(content)});
+    expect<Stored>(what);
+    return;
+  }
+  for (uint64_t offset = 0; offset < content.size();) {
+    const uint64_t n = std::min<uint64_t>(part_bytes_, content.size() - offset);
+    channel_->send(PutPart{kind, digest, content.size(), offset, std::string(content.substr(offset, n))});
+    offset += n;
+    if (offset == content.size()) {
+      expect<Stored>(what);
+    } else if (expect<Received>(what).next_offset != offset) {
+      fail(ErrorKind::kBadInput, std::string("the server lost track of ") + what + " at offset " + std::to_string(offset));
+    }
+  }
 }
 
 void RemoteClient::ping() {

@@ -20,6 +20,9 @@ struct ClientOptions {
   // When HOST names a pool of servers: the key that picks one (rendezvous hashing), e.g. the
   // graph's digest, so a graph is always sent to the server that already holds it.
   std::string route_key;
+  // Content larger than this goes in parts of this size (protocol 1.1); 0: the largest the
+  // server's frame limit allows, at most 64 MiB.
+  uint64_t part_bytes = 0;
 };
 
 // What ensure() had to send.
@@ -58,6 +61,9 @@ class RemoteClient {
 
  private:
   explicit RemoteClient(std::unique_ptr<Channel> channel) : channel_(std::move(channel)) {}
+  // Sends content whole, or in parts when it is larger than part_bytes_ and the server
+  // speaks 1.1; returns when the server has stored it.
+  void upload(ContentKind kind, const Digest& digest, std::string_view content, const char* what);
   // The reply to a request: the expected message, or the server's error as an exception.
   template <typename T>
   T expect(const char* request);
@@ -66,6 +72,7 @@ class RemoteClient {
   Welcome welcome_;
   Digest graph_{}, weights_{};
   bool ensured_ = false;
+  uint64_t part_bytes_ = 0;
 };
 
 }  // namespace genie::remote

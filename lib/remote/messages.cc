@@ -115,13 +115,21 @@ struct Encoder {
     put_tensors(w, m.outputs);
     w.u64(m.server_micros);
   }
+  void operator()(const PutPart& m) {
+    w.u8(static_cast<uint8_t>(m.kind));
+    put_digest(w, m.digest);
+    w.u64(m.total);
+    w.u64(m.offset);
+    w.bytes(m.bytes);
+  }
+  void operator()(const Received& m) { w.u64(m.next_offset); }
 };
 
 }  // namespace
 
 std::string_view message_type_name(uint8_t type) {
   static constexpr std::string_view kNames[] = {"hello", "welcome", "error", "query", "have",
-                                                "put",   "stored",  "run",   "outputs"};
+                                                "put",   "stored",  "run",   "outputs", "put-part", "received"};
   if (type < 1 || type > std::size(kNames)) return "unknown";
   return kNames[type - 1];
 }
@@ -218,6 +226,27 @@ Message message_decode(uint8_t type, std::string_view payload, const Limits& lim
       Outputs m;
       m.outputs = get_tensors(r, limits);
       m.server_micros = r.u64();
+      out = std::move(m);
+      break;
+    }
+    case MessageType::kPutPart: {
+      PutPart m;
+      m.kind = get_kind(r);
+      m.digest = get_digest(r);
+      m.total = r.u64();
+      m.offset = r.u64();
+      std::string_view bytes = r.bytes(limits.max_frame_bytes);
+      if (bytes.empty()) r.fail_bad("an empty part");
+      if (m.offset > m.total || bytes.size() > m.total - m.offset)
+        r.fail_bad("a part at " + std::to_string(m.offset) + " of " + std::to_string(bytes.size()) +
+                   " bytes runs past the total of " + std::to_string(m.total));
+      m.bytes.assign(bytes.data(), bytes.size());
+      out = std::move(m);
+      break;
+    }
+    case MessageType::kReceived: {
+      Received m;
+      m.next_offset = r.u64();
       out = std::move(m);
       break;
     }

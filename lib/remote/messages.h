@@ -16,7 +16,7 @@
 namespace genie::remote {
 
 inline constexpr uint16_t kProtocolMajor = 1;
-inline constexpr uint16_t kProtocolMinor = 0;
+inline constexpr uint16_t kProtocolMinor = 1;  // 1.1: put-part / received
 
 // SHA-256 of the bytes a graph or weights file is sent as (remote/content_hash.h).
 using Digest = std::array<uint8_t, 32>;
@@ -70,6 +70,19 @@ struct Stored {
   ContentKind kind = ContentKind::kGraph;
   Digest digest{};
 };
+// (1.1) A piece of content too large for one frame: `bytes` go at `offset` of `total`.
+// Pieces come in order; the server answers each with Received, the last with Stored.
+struct PutPart {
+  ContentKind kind = ContentKind::kGraph;
+  Digest digest{};
+  uint64_t total = 0;
+  uint64_t offset = 0;
+  std::string bytes;
+};
+// (1.1) A piece was kept; the next starts at `next_offset`.
+struct Received {
+  uint64_t next_offset = 0;
+};
 // Run a graph the server holds, with weights it holds, on these inputs.
 struct RunRequest {
   Digest graph{};
@@ -81,10 +94,13 @@ struct Outputs {
   uint64_t server_micros = 0;  // time the server spent on the run, for the client's report
 };
 
-using Message = std::variant<Hello, Welcome, ErrorReply, Query, Have, Put, Stored, RunRequest, Outputs>;
+using Message =
+    std::variant<Hello, Welcome, ErrorReply, Query, Have, Put, Stored, RunRequest, Outputs, PutPart, Received>;
 
 // Frame type bytes; the order of Message's alternatives, from 1.
-enum class MessageType : uint8_t { kHello = 1, kWelcome, kError, kQuery, kHave, kPut, kStored, kRun, kOutputs };
+enum class MessageType : uint8_t {
+  kHello = 1, kWelcome, kError, kQuery, kHave, kPut, kStored, kRun, kOutputs, kPutPart, kReceived
+};
 
 std::string_view message_type_name(uint8_t type);
 

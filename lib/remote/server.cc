@@ -160,22 +160,56 @@ struct Server::Impl {
     return have;
   }
 
-  Message on_put(Put& put) {
+  void check_upload(ContentKind kind, uint64_t size) const {
     if (!options.allow_upload)
       fail(ErrorKind::kUsage, "this server does not accept uploads (start it with --allow-upload, or place the "
                               "graph and its weights in its --cache-dir)");
     // Kept content that alone exceeds the budget would be evicted at once, leaving the client
     // told "stored" and then "not held".
-    if (put.content.size() > options.cache_bytes)
-      fail(ErrorKind::kUsage, std::string(kind_name(put.kind)) + " of " + std::to_string(put.content.size()) +
+    if (size > options.cache_bytes)
+      fail(ErrorKind::kUsage, std::string(kind_name(kind)) + " of " + std::to_string(size) +
                                   " bytes exceed this server's cache (--cache-bytes " +
                                   std::to_string(options.cache_bytes) + ")");
+  }
+
+  Message on_put(Put& put) {
+    check_upload(put.kind, put.content.size());
     if (sha256(put.content) != put.digest)
       fail(ErrorKind::kBadInput, std::string(kind_name(put.kind)) + " content does not match its digest " +
                                      digest_short(put.digest));
     store(put.kind, put.digest, admit(put.kind, std::move(put.content)));
     ++stats.uploads;
     return Stored{put.kind, put.digest};
+  }
+
+  // Content arriving in parts (1.1), one upload at a time per connection: the buffer grows
+  // with the bytes that arrive, and a part out of order abandons the upload.
+  struct PartialUpload {
+    ContentKind kind = ContentKind::kGraph;
+    Digest digest{};
+    uint64_t total = 0;
+    std::string bytes;
+  };
+
+  Message on_put_part(PutPart& part, std::optional<PartialUpload>& pending) {
+    if (part.offset == 0) {
+      check_upload(part.kind, part.total);
+      pending = PartialUpload{part.kind, part.digest, part.total, {}};
+    } else if (!pending || pending->digest != part.digest || pending->kind != part.kind ||
+               pending->total != part.total || pending->bytes.size() != part.offset) {
+      const std::string expected = pending ? std::to_string(pending->bytes.size()) : std::string("0");
+      pending.reset();
+      fail(ErrorKind::kBadInput, "a part at offset " + std::to_string(part.offset) + " of " +
+                                     std::string(kind_name(part.kind)) + " " + digest_short(part.digest) +
+                                     " where the upload stands at " + expected + "; start again at 0");
+    }
+    pending->bytes += part.bytes;
+    part.bytes = std::string();
+    if (pending->bytes.size() < pending->total) return Received{pending->bytes.size()};
+    PartialUpload done = std::move(*pending);
+    pending.reset();
+    Put whole{done.kind, done.digest, std::move(done.bytes)};
+    return on_put(whole);
   }
 
   std::shared_ptr<Compiled> compiled_for(const Digest& g, const Digest& w) {
@@ -229,6 +263,7 @@ struct Server::Impl {
   void handle(Channel& channel) {
     const std::string peer = channel.connection().peer();
     bool greeted = false;
+    std::optional<PartialUpload> pending;
     while (!stopping) {
       const uint64_t in0 = channel.bytes_received(), out0 = channel.bytes_sent();
       std::optional<Message> request;
@@ -276,6 +311,10 @@ struct Server::Impl {
         } else if (auto* put = std::get_if<Put>(&*request)) {
           detail = std::string(kind_name(put->kind)) + "=" + digest_short(put->digest);
           reply = on_put(*put);
+        } else if (auto* part = std::get_if<PutPart>(&*request)) {
+          detail = std::string(kind_name(part->kind)) + "=" + digest_short(part->digest) + " at " +
+                   std::to_string(part->offset) + "/" + std::to_string(part->total);
+          reply = on_put_part(*part, pending);
         } else if (auto* run = std::get_if<RunRequest>(&*request)) {
           detail = "graph=" + digest_short(run->graph);
           reply = on_run(*run);

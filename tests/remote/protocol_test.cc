@@ -103,6 +103,30 @@ TEST(Messages, EveryMessageRoundTrips) {
   Outputs o = std::get<Outputs>(round_trip(outputs));
   EXPECT_EQ(o.server_micros, 1234u);
   EXPECT_EQ(o.outputs[0].data, outputs.outputs[0].data);
+
+  PutPart part{ContentKind::kWeights, digest_of("w"), 5000000000, 4000000000, std::string("\0part", 5)};
+  PutPart pp = std::get<PutPart>(round_trip(part));
+  EXPECT_EQ(pp.kind, ContentKind::kWeights);
+  EXPECT_EQ(pp.digest, part.digest);
+  EXPECT_EQ(pp.total, 5000000000u);
+  EXPECT_EQ(pp.offset, 4000000000u);
+  EXPECT_EQ(pp.bytes, part.bytes);
+  EXPECT_EQ(std::get<Received>(round_trip(Received{123456789})).next_offset, 123456789u);
+}
+
+TEST(Messages, PartsStayWithinTheirTotal) {
+  auto decode = [](const PutPart& part) {
+    std::string frame = message_encode(part);
+    message_decode(static_cast<uint8_t>(MessageType::kPutPart), std::string_view(frame).substr(kFrameHeaderBytes), {});
+  };
+  EXPECT_NO_THROW(decode(PutPart{ContentKind::kGraph, digest_of("g"), 10, 6, "abcd"}));
+  EXPECT_NE(error_of([&] { decode(PutPart{ContentKind::kGraph, digest_of("g"), 10, 7, "abcd"}); })
+                .find("a part at 7 of 4 bytes runs past the total of 10"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { decode(PutPart{ContentKind::kGraph, digest_of("g"), 10, 11, "a"}); }).find("runs past"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { decode(PutPart{ContentKind::kGraph, digest_of("g"), 10, 0, ""}); }).find("an empty part"),
+            std::string::npos);
 }
 
 TEST(Frames, ArriveInAnyPieces) {
@@ -206,7 +230,7 @@ TEST(Messages, RandomBytesNeverCrash) {
   for (int i = 0; i < 20000; ++i) {
     std::string payload(rng() % 96, '\0');
     for (char& c : payload) c = static_cast<char>(rng() % 4 == 0 ? 0xff : rng() % 3);
-    uint8_t type = static_cast<uint8_t>(1 + rng() % 10);
+    uint8_t type = static_cast<uint8_t>(1 + rng() % 12);  // every type, and one unknown
     try {
       message_decode(type, payload, limits);
     } catch (const Error& e) {

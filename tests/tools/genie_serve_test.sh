@@ -201,6 +201,14 @@ expect_run 2 'server: weights of [0-9]+ bytes exceed this server.s cache \(--cac
   --remote "127.0.0.1:$port" "$work/resnet18.json"
 expect_run 0 'equal' -- --remote "127.0.0.1:$port" "$work/bert.json" --check "$models/bert.traced.pt"
 
+# Weights larger than the server's frame limit arrive in parts (protocol 1.1): resnet18's
+# 47 MB through 8 MB frames, equal outputs; then nothing is sent again.
+start_server parts --allow-upload --max-request-bytes 8000000 || exit 1
+expect_run 0 'sent graph weights' -- --remote "127.0.0.1:$port" "$work/resnet18.json" --check "$models/resnet18.traced.pt"
+check "the weights came in parts" grep -qE "put-part weights=[0-9a-f]+ at 7995904/[0-9]+ in=[0-9]+ out=24 .* ok" "$work/parts.log"
+check "the last part stored them" grep -qE "put-part weights=[0-9a-f]+ at 39979520/46807488 in=[0-9]+ out=[0-9]+ .* ok" "$work/parts.log"
+expect_run 0 'sent nothing, the server held both' -- --remote "127.0.0.1:$port" "$work/resnet18.json"
+
 # genie-serve's own errors.
 "$serve" --listen 0.0.0.0:0 >"$work/stdout" 2>"$work/stderr"
 [[ $? == 2 ]] && grep -q 'not loopback) needs --token-file or mutual TLS' "$work/stderr" && ok ||
