@@ -61,13 +61,15 @@ std::optional<DType> safetensors_dtype_from_name(std::string_view name) {
 // Either a read-only mapping of a file or bytes held in memory.
 struct SafetensorsFile::Storage {
   std::string bytes;
+  std::shared_ptr<const std::string> shared;
   void* map = nullptr;
   size_t map_size = 0;
 
   const uint8_t* data() const {
-    return map ? static_cast<const uint8_t*>(map) : reinterpret_cast<const uint8_t*>(bytes.data());
+    if (map) return static_cast<const uint8_t*>(map);
+    return reinterpret_cast<const uint8_t*>(shared ? shared->data() : bytes.data());
   }
-  size_t size() const { return map ? map_size : bytes.size(); }
+  size_t size() const { return map ? map_size : shared ? shared->size() : bytes.size(); }
   ~Storage() {
     if (map) ::munmap(map, map_size);
   }
@@ -109,6 +111,12 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
 SafetensorsFile SafetensorsFile::from_bytes(std::string bytes, const std::string& source) {
   auto storage = std::make_unique<Storage>();
   storage->bytes = std::move(bytes);
+  return SafetensorsFile(std::move(storage), source);
+}
+
+SafetensorsFile SafetensorsFile::from_shared_bytes(std::shared_ptr<const std::string> bytes, const std::string& source) {
+  auto storage = std::make_unique<Storage>();
+  storage->shared = std::move(bytes);
   return SafetensorsFile(std::move(storage), source);
 }
 

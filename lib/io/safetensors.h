@@ -37,6 +37,8 @@ class SafetensorsFile {
   static SafetensorsFile open(const std::string& path);
   // Parses bytes already in memory; `source` names them in errors.
   static SafetensorsFile from_bytes(std::string bytes, const std::string& source);
+  // The same over bytes shared with others (a server's cache): kept alive, not copied.
+  static SafetensorsFile from_shared_bytes(std::shared_ptr<const std::string> bytes, const std::string& source);
 
   SafetensorsFile(SafetensorsFile&&) noexcept;
   SafetensorsFile& operator=(SafetensorsFile&&) noexcept;

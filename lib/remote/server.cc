@@ -114,7 +114,7 @@ struct Server::Impl {
         if (node.op.rfind("aten::", 0) != 0)
           fail(ErrorKind::kUnsupported, "graph: operator " + node.op + " is not an ATen operator; genie-serve runs only ATen operators");
     } else {
-      SafetensorsFile::from_bytes(*shared, "weights");  // throws if it is not one
+      SafetensorsFile::from_shared_bytes(shared, "weights");  // throws if it is not one
     }
     entry.bytes = std::move(shared);
     return entry;
@@ -227,7 +227,7 @@ struct Server::Impl {
     std::lock_guard<std::mutex> lock(entry->mutex);
     if (!entry->executable) {
       entry->executable = std::make_unique<Executable>(
-          Executable::load(*graph->graph, SafetensorsFile::from_bytes(*weights->bytes, "weights"), options.run));
+          Executable::load(*graph->graph, SafetensorsFile::from_shared_bytes(weights->bytes, "weights"), options.run));
       ++stats.compiles;
     }
     return entry;

@@ -135,6 +135,22 @@ TEST(Safetensors, EveryTruncationIsRefused) {
   fs::remove(path);
 }
 
+TEST(Safetensors, SharedBytesAreViewedNotCopied) {
+  const std::string f32x2("\0\0\x80\x3f\0\0\0\x40", 8);  // 1.0f, 2.0f
+  auto bytes = std::make_shared<const std::string>(
+      make_file(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", f32x2));
+  const uint8_t* begin = reinterpret_cast<const uint8_t*>(bytes->data());
+  SafetensorsFile file = SafetensorsFile::from_shared_bytes(bytes, "shared");
+  EXPECT_EQ(bytes.use_count(), 2);  // the file keeps the bytes alive
+  const TensorView& a = file.at("a");
+  EXPECT_GE(a.data, begin);
+  EXPECT_LT(a.data, begin + bytes->size());
+  float second;
+  std::memcpy(&second, a.data + 4, 4);
+  EXPECT_EQ(second, 2.0f);
+  EXPECT_THROW(SafetensorsFile::from_shared_bytes(std::make_shared<const std::string>("short"), "s"), Error);
+}
+
 TEST(Safetensors, MissingFileIsAnIoError) {
   try {
     SafetensorsFile::open("/nonexistent/w.safetensors");
