@@ -182,33 +182,40 @@ struct Server::Impl {
     return Stored{put.kind, put.digest};
   }
 
-  // Content arriving in parts (1.1), one upload at a time per connection: the buffer grows
-  // with the bytes that arrive, and a part out of order abandons the upload.
+  // Content arriving in parts (1.1), one upload at a time per connection: the parts are
+  // kept as they arrived (memory grows with the bytes sent, never to a claimed total) and
+  // joined once, at the end; a part out of order abandons the upload.
   struct PartialUpload {
     ContentKind kind = ContentKind::kGraph;
     Digest digest{};
     uint64_t total = 0;
-    std::string bytes;
+    uint64_t received = 0;
+    std::vector<std::string> parts;
   };
 
   Message on_put_part(PutPart& part, std::optional<PartialUpload>& pending) {
     if (part.offset == 0) {
       check_upload(part.kind, part.total);
-      pending = PartialUpload{part.kind, part.digest, part.total, {}};
+      pending = PartialUpload{part.kind, part.digest, part.total, 0, {}};
     } else if (!pending || pending->digest != part.digest || pending->kind != part.kind ||
-               pending->total != part.total || pending->bytes.size() != part.offset) {
-      const std::string expected = pending ? std::to_string(pending->bytes.size()) : std::string("0");
+               pending->total != part.total || pending->received != part.offset) {
+      const std::string expected = pending ? std::to_string(pending->received) : std::string("0");
       pending.reset();
       fail(ErrorKind::kBadInput, "a part at offset " + std::to_string(part.offset) + " of " +
                                      std::string(kind_name(part.kind)) + " " + digest_short(part.digest) +
                                      " where the upload stands at " + expected + "; start again at 0");
     }
-    pending->bytes += part.bytes;
-    part.bytes = std::string();
-    if (pending->bytes.size() < pending->total) return Received{pending->bytes.size()};
+    pending->received += part.bytes.size();
+    pending->parts.push_back(std::move(part.bytes));
+    if (pending->received < pending->total) return Received{pending->received};
     PartialUpload done = std::move(*pending);
     pending.reset();
-    Put whole{done.kind, done.digest, std::move(done.bytes)};
+    Put whole{done.kind, done.digest, {}};
+    whole.content.reserve(done.total);
+    for (std::string& piece : done.parts) {
+      whole.content += piece;
+      std::string().swap(piece);
+    }
     return on_put(whole);
   }
 
