@@ -62,15 +62,19 @@ class Interpreter {
   std::vector<std::pair<std::string, at::Tensor>> run(Env& env) {
     for (const ProgramNode& node : program_.nodes) {
       current_ = &node;
-      switch (node.kind) {
-        case ProgramNode::Kind::kAssertion: break;
-        case ProgramNode::Kind::kSymbolic: bind(node, {symbolic(node, env)}, env); break;
-        case ProgramNode::Kind::kOperator: {
-          torch::jit::Stack stack = arguments(node, env);
-          node.op->callBoxed(&stack);
-          bind(node, stack, env);
-          break;
+      try {
+        switch (node.kind) {
+          case ProgramNode::Kind::kAssertion: break;
+          case ProgramNode::Kind::kSymbolic: bind(node, {symbolic(node, env)}, env); break;
+          case ProgramNode::Kind::kOperator: {
+            torch::jit::Stack stack = arguments(node, env);
+            node.op->callBoxed(&stack);
+            bind(node, stack, env);
+            break;
+          }
         }
+      } catch (const json::exception& e) {  // a field of the wrong kind: the file's fault
+        bad_node(node, e.what());
       }
     }
     current_ = nullptr;

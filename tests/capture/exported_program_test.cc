@@ -178,6 +178,19 @@ TEST(ExportedProgram, CapturesAndRunsASmallProgram) {
   std::remove(path.c_str());
 }
 
+TEST(ExportedProgram, AnArgumentOfTheWrongKindIsBadInput) {
+  Archive a;
+  a.edit_program([](json& p) {
+    p["graph_module"]["graph"]["nodes"][1]["inputs"].push_back(arg("alpha", {{"as_int", "two"}}));
+  });
+  const std::string path = a.write("wrong_kind");
+  auto model = model_open(path);
+  std::string message;
+  EXPECT_EQ(kind_of([&] { model_capture(*model, {at::zeros({2, 4})}); }, &message), ErrorKind::kBadInput);
+  EXPECT_NE(message.find("node add (torch.ops.aten.add.Tensor): "), std::string::npos) << message;
+  std::remove(path.c_str());
+}
+
 TEST(ExportedProgram, RefusesWhatItCannotRead) {
   auto refused = [](const std::string& name, const Archive& a, ErrorKind want, const std::string& says) {
     const std::string path = a.write(name);
