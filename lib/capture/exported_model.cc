@@ -28,7 +28,9 @@ const std::string& union_tag(const json& value) {
 // Reading a node cannot fail for reasons of the file (the program was checked when read)
 // except in ways the checks do not cover; those are the program's fault, said so.
 [[noreturn]] void bad_node(const ProgramNode& node, const std::string& what) {
-  fail(ErrorKind::kBadInput, "node " + node.json->value("name", node.target) + " (" + node.target + "): " + what);
+  const json* name = node.json->contains("name") ? &node.json->at("name") : nullptr;
+  fail(ErrorKind::kBadInput, "node " + (name && name->is_string() ? name->get<std::string>() : node.target) + " (" +
+                                 node.target + "): " + what);
 }
 
 double json_float(const json& v) {
@@ -122,11 +124,15 @@ class Interpreter {
     const bool wants_float = base && base->kind() == c10::TypeKind::FloatType;
     // A Python number where the operator takes a tensor (x * 2 exported as aten.mul.Tensor):
     // a wrapped-number tensor, as PyTorch's Python binding makes it.
+    // The same for a size computed in the program (x / x.shape[1]).
     if (base && base->kind() == c10::TypeKind::TensorType &&
-        (tag == "as_int" || tag == "as_float" || tag == "as_bool")) {
-      at::Tensor t = at::scalar_to_tensor(tag == "as_int"     ? c10::Scalar(v.get<int64_t>())
-                                          : tag == "as_float" ? c10::Scalar(json_float(v))
-                                                              : c10::Scalar(v.get<bool>()));
+        (tag == "as_int" || tag == "as_float" || tag == "as_bool" || tag == "as_sym_int" || tag == "as_sym_float" ||
+         tag == "as_sym_bool")) {
+      IValue number = tag == "as_int"     ? IValue(v.get<int64_t>())
+                      : tag == "as_float" ? IValue(json_float(v))
+                      : tag == "as_bool"  ? IValue(v.get<bool>())
+                                          : sym(node, v, env);
+      at::Tensor t = at::scalar_to_tensor(number.toScalar());
       t.unsafeGetTensorImpl()->set_wrapped_number(true);
       return t;
     }
@@ -374,10 +380,12 @@ class ExportedModel final : public ModelFrontEnd {
   // The inputs must be what the program was exported for: its dtypes, its static sizes,
   // and its dynamic sizes within their declared ranges.
   void check_inputs(const std::vector<at::Tensor>& inputs) const {
+    if (inputs.size() != program_->user_input_count())
+      fail(ErrorKind::kUsage, "the program takes " + std::to_string(program_->user_input_count()) + " inputs, " +
+                                  std::to_string(inputs.size()) + " given");
     size_t i = 0;
     for (const ProgramInput& in : program_->inputs) {
       if (in.kind != ProgramInput::Kind::kUser) continue;
-      if (i >= inputs.size()) break;
       const at::Tensor& t = inputs[i++];
       const std::string given = tensor_type_spec(TensorType{to_dtype(t.scalar_type()), t.sizes().vec(), {}});
       const std::string prefix = "input \"" + in.graph_name + "\" is " + given + "; the program takes " + dims_spelling(in);

@@ -106,14 +106,25 @@ class PayloadReader {
       auto [data, size] = reader_.getRecord(record);
       storage = std::make_shared<std::pair<at::DataPtr, size_t>>(std::move(data), size);
     }
+    // The bytes the view reaches, in overflow-checked arithmetic: one past its last element.
     const int64_t item = c10::elementSize(meta.dtype);
-    int64_t end = meta.storage_offset + 1;  // one past the last element the view reaches
+    if (meta.storage_offset < 0) bad(path_, "tensor \"" + name + "\" has a negative storage offset");
     bool empty = false;
     for (size_t d = 0; d < meta.sizes.size(); ++d) {
+      if (meta.sizes[d] < 0 || meta.strides[d] < 0)
+        bad(path_, "tensor \"" + name + "\" has a negative size or stride");
       if (meta.sizes[d] == 0) empty = true;
-      end += (meta.sizes[d] - 1) * meta.strides[d];
     }
-    if (!empty && (meta.storage_offset < 0 || end * item > static_cast<int64_t>(storage->second)))
+    int64_t end = meta.storage_offset, bytes = 0;
+    bool overflow = false;
+    for (size_t d = 0; d < meta.sizes.size() && !empty; ++d) {
+      int64_t reach = 0;
+      overflow |= __builtin_mul_overflow(meta.sizes[d] - 1, meta.strides[d], &reach);
+      overflow |= __builtin_add_overflow(end, reach, &end);
+    }
+    overflow |= __builtin_add_overflow(end, int64_t{1}, &end);
+    overflow |= __builtin_mul_overflow(end, item, &bytes);
+    if (!empty && (overflow || bytes > static_cast<int64_t>(storage->second)))
       bad(path_, "tensor \"" + name + "\" reaches past the end of its record " + record);
     auto keep = storage;
     auto* base = static_cast<uint8_t*>(storage->first.get()) + (empty ? 0 : meta.storage_offset * item);
@@ -289,6 +300,7 @@ ExportedProgram exported_program_read(const std::string& path) {
         for (const json& size : member(meta, "sizes", in.graph_name, path)) {
           ProgramDim dim;
           dim.example = sym_int_example(size, path);
+          if (dim.example < 0) bad(path, "input \"" + in.graph_name + "\" has a negative example size");
           if (size.contains("as_expr")) {
             const std::string expr = size.at("as_expr").at("expr_str").get<std::string>();
             dim.symbol = bare_symbol(expr);
@@ -300,6 +312,9 @@ ExportedProgram exported_program_read(const std::string& path) {
               if (r.contains("min_val") && r.at("min_val").is_number_integer()) dim.min = r.at("min_val").get<int64_t>();
               if (r.contains("max_val") && r.at("max_val").is_number_integer()) dim.max = r.at("max_val").get<int64_t>();
             }
+            if (dim.example < dim.min || dim.example > dim.max)
+              bad(path, "input \"" + in.graph_name + "\": the example size " + std::to_string(dim.example) +
+                            " lies outside its range " + std::to_string(dim.min) + ".." + std::to_string(dim.max));
           }
           in.dims.push_back(dim);
         }

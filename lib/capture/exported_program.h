@@ -50,7 +50,14 @@ struct ProgramNode {
   std::string scope, module_type;        // from nn_module_stack: "layer1.0.conv1", "Conv2d"
 };
 
+// Move-only: its nodes point into its document.
 struct ExportedProgram {
+  ExportedProgram() = default;
+  ExportedProgram(ExportedProgram&&) = default;
+  ExportedProgram& operator=(ExportedProgram&&) = default;
+  ExportedProgram(const ExportedProgram&) = delete;
+  ExportedProgram& operator=(const ExportedProgram&) = delete;
+
   nlohmann::json document;  // models/model.json
   int schema_major = 0, schema_minor = 0;
   std::vector<ProgramInput> inputs;         // in the program's order (parameters first)

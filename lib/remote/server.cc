@@ -194,8 +194,8 @@ struct Server::Impl {
   };
 
   Message on_put_part(PutPart& part, std::optional<PartialUpload>& pending) {
+    check_upload(part.kind, part.total);
     if (part.offset == 0) {
-      check_upload(part.kind, part.total);
       pending = PartialUpload{part.kind, part.digest, part.total, 0, {}};
     } else if (!pending || pending->digest != part.digest || pending->kind != part.kind ||
                pending->total != part.total || pending->received != part.offset) {

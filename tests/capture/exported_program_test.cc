@@ -237,6 +237,32 @@ TEST(ExportedProgram, RefusesWhatItCannotRead) {
   aoti.records["data/aotinductor/model/m.wrapper.so"] = "\x7f" "ELF";
   refused("aoti", aoti, ErrorKind::kUnsupported, "only an AOTInductor-compiled model");
 
+  Archive far;  // offset * element size overflows int64
+  {
+    json config = json::parse(far.records["data/weights/model_weights_config.json"]);
+    config["config"]["bias"]["tensor_meta"]["storage_offset"] = {{"as_int", int64_t{1} << 61}};
+    far.records["data/weights/model_weights_config.json"] = config.dump();
+  }
+  refused("far", far, ErrorKind::kBadInput, "\"bias\" reaches past the end of its record");
+
+  Archive backwards;
+  {
+    json config = json::parse(backwards.records["data/weights/model_weights_config.json"]);
+    config["config"]["bias"]["tensor_meta"]["strides"][0] = {{"as_int", -1}};
+    backwards.records["data/weights/model_weights_config.json"] = config.dump();
+  }
+  refused("backwards", backwards, ErrorKind::kBadInput, "\"bias\" has a negative size or stride");
+
+  Archive negative_example;
+  negative_example.edit_program([](json& p) {
+    p["graph_module"]["graph"]["tensor_values"]["x"]["sizes"][1] = {{"as_int", -4}};
+  });
+  refused("negative_example", negative_example, ErrorKind::kBadInput, "input \"x\" has a negative example size");
+
+  Archive outside;
+  outside.edit_program([](json& p) { p["range_constraints"]["s0"]["max_val"] = 1; });
+  refused("outside", outside, ErrorKind::kBadInput, "the example size 2 lies outside its range 1..1");
+
   Archive pickled;
   pickled.edit_program([](json&) {});
   {

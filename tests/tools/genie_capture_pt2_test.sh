@@ -26,7 +26,7 @@ for m in resnet18 mobilenet_v2 transformer_encoder bert; do
   check "$m: replay equals the program run eagerly" "$run" "$work/$m.json" --check "$models/$m.pt2"
   check "$m: replay equals the traced TorchScript model" "$run" "$work/$m.json" --check "$models/$m.traced.pt"
   # shellcheck disable=SC2086
-  "$capture" "$models/$m.traced.pt" ${inputs[$m]} -o "$work/$m.ts.json" 2>/dev/null
+  check "$m: the TorchScript capture to compare with" "$capture" "$models/$m.traced.pt" ${inputs[$m]} -o "$work/$m.ts.json"
   matches "$work/$m.json" >"$work/$m.matches"
   matches "$work/$m.ts.json" >"$work/$m.ts.matches"
   check "$m: patterns find matches" test -s "$work/$m.matches"
