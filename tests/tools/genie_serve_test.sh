@@ -128,11 +128,17 @@ send_raw "$main_port" 'GNIE\x01\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00'    
 send_raw "$main_port" 'GNIE\x01\x00\x00\x00\x64\x00\x00\x00\x00\x00\x00\x00abcdefghij'  # 100 promised, 10 sent
 send_raw "$main_port" "${HELLO}"'GNIE\x06\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x02partial upload'
 send_raw "$main_port" 'GNIE\x63\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'      # unknown message type
+# A put-part that does not start at 0: kind 2 (weights), digest 0x11 x 32, total 100, offset 5, 4 bytes.
+u64() { printf '\\x%02x\\x00\\x00\\x00\\x00\\x00\\x00\\x00' "$1"; }
+digest=$(printf '\\x11%.0s' {1..32})
+send_raw "$main_port" "${HELLO}GNIE\x0a\x00\x00\x00$(u64 61)\x02${digest}$(u64 100)$(u64 5)$(u64 4)abcd"
 sleep 0.3
 check "foreign bytes named in the log" grep -q 'not a Genie frame: .* (an HTTP request?)' "$work/main.log"
 check "oversized frame refused from its header" grep -q 'frame of 1099511627776 bytes exceeds the limit of 100000000' "$work/main.log"
 check "truncated frame logged" grep -q 'truncated frame from 127.0.0.1' "$work/main.log"
 check "unknown message type logged" grep -q 'unknown message type 99' "$work/main.log"
+check "a part out of order is refused, the upload abandoned" \
+  grep -q 'put-part weights=111111111111 at 5/100 .* error: a part at offset 5 of weights 111111111111 where the upload stands at 0; start again at 0' "$work/main.log"
 expect_run 0 'equal' -- "${remote[@]}" "$work/resnet18.json" --check "$models/resnet18.traced.pt"
 
 # Only ATen operators run on the server.
