@@ -19,12 +19,6 @@ using nlohmann::json;
 using c10::IValue;
 using Env = std::unordered_map<std::string, IValue>;
 
-const std::string& union_tag(const json& value) {
-  static const std::string none;
-  if (!value.is_object() || value.empty()) return none;
-  return value.begin().key();
-}
-
 // Reading a node cannot fail for reasons of the file (the program was checked when read)
 // except in ways the checks do not cover; those are the program's fault, said so.
 [[noreturn]] void bad_node(const ProgramNode& node, const std::string& what) {
@@ -105,7 +99,7 @@ class Interpreter {
   }
 
   IValue sym(const ProgramNode& node, const json& arg, const Env& env) const {
-    const std::string& tag = union_tag(arg);
+    const std::string& tag = export_union_tag(arg);
     if (tag == "as_name") return lookup(node, arg.at("as_name").get<std::string>(), env);
     if (tag == "as_int") return arg.at("as_int").get<int64_t>();
     if (tag == "as_float") return json_float(arg.at("as_float"));
@@ -116,7 +110,7 @@ class Interpreter {
   // An argument of the serialized graph as the operator takes it. `type` (may be null)
   // settles what the spelling leaves open: an integer written for a float argument.
   IValue value(const ProgramNode& node, const json& arg, const c10::TypePtr& type, const Env& env) const {
-    const std::string& tag = union_tag(arg);
+    const std::string& tag = export_union_tag(arg);
     const json& v = arg.at(tag);
     c10::TypePtr base = type;
     if (base)
@@ -144,13 +138,13 @@ class Interpreter {
       return list;
     }
     if (tag == "as_optional_tensor") {
-      if (union_tag(v) == "as_tensor") return tensor(node, v.at("as_tensor"), env);
+      if (export_union_tag(v) == "as_tensor") return tensor(node, v.at("as_tensor"), env);
       return IValue();
     }
     if (tag == "as_optional_tensors") {
       c10::List<std::optional<at::Tensor>> list;
       for (const json& t : v)
-        list.push_back(union_tag(t) == "as_tensor" ? std::optional<at::Tensor>(tensor(node, t.at("as_tensor"), env))
+        list.push_back(export_union_tag(t) == "as_tensor" ? std::optional<at::Tensor>(tensor(node, t.at("as_tensor"), env))
                                                    : std::nullopt);
       return list;
     }
@@ -214,7 +208,7 @@ class Interpreter {
   void bind(const ProgramNode& node, const std::vector<IValue>& results, Env& env) const {
     const json& outputs = node.json->at("outputs");
     for (size_t i = 0; i < outputs.size() && i < results.size(); ++i) {
-      const std::string& tag = union_tag(outputs[i]);
+      const std::string& tag = export_union_tag(outputs[i]);
       const json& out = outputs[i].at(tag);
       if (tag == "as_tensor") {
         env[out.at("name").get<std::string>()] = results[i];
@@ -222,7 +216,7 @@ class Interpreter {
         std::vector<at::Tensor> list = results[i].toTensorVector();
         for (size_t k = 0; k < out.size() && k < list.size(); ++k) env[out[k].at("name").get<std::string>()] = list[k];
       } else if (tag == "as_sym_int" || tag == "as_sym_float" || tag == "as_sym_bool") {
-        if (union_tag(out) == "as_name") env[out.at("as_name").get<std::string>()] = results[i];
+        if (export_union_tag(out) == "as_name") env[out.at("as_name").get<std::string>()] = results[i];
       }
     }
   }

@@ -34,13 +34,6 @@ const json& member(const json& object, const char* key, const std::string& where
   return object.at(key);
 }
 
-// The serialized program names the parts of a union by one key: {"as_int": 3}.
-const std::string& union_tag(const json& value) {
-  static const std::string none;
-  if (!value.is_object() || value.empty()) return none;
-  return value.begin().key();
-}
-
 int64_t sym_int_example(const json& sym, const std::string& path) {
   if (sym.contains("as_int")) return sym.at("as_int").get<int64_t>();
   if (sym.contains("as_expr")) {
@@ -173,6 +166,12 @@ const std::set<std::string>& assertion_targets() {
 
 }  // namespace
 
+const std::string& export_union_tag(const json& value) {
+  static const std::string none;
+  if (!value.is_object() || value.empty()) return none;
+  return value.begin().key();
+}
+
 size_t ExportedProgram::user_input_count() const {
   size_t n = 0;
   for (const ProgramInput& in : inputs) n += in.kind == ProgramInput::Kind::kUser;
@@ -285,13 +284,13 @@ ExportedProgram exported_program_read(const std::string& path) {
       bad(path, "\"" + name + "\" is in the program's signature but not in its weights or constants");
     };
     for (const json& spec : member(signature, "input_specs", "signature", path)) {
-      const std::string& kind = union_tag(spec);
+      const std::string& kind = export_union_tag(spec);
       const json& body = spec.at(kind);
       ProgramInput in;
       if (kind == "user_input") {
         const json& arg = member(body, "arg", "user_input", path);
-        if (union_tag(arg) != "as_tensor")
-          fail(ErrorKind::kUnsupported, path + ": a program input that is not a tensor (" + union_tag(arg) +
+        if (export_union_tag(arg) != "as_tensor")
+          fail(ErrorKind::kUnsupported, path + ": a program input that is not a tensor (" + export_union_tag(arg) +
                                             "); Genie graphs take tensors");
         in.kind = ProgramInput::Kind::kUser;
         in.graph_name = in.model_name = arg.at("as_tensor").at("name").get<std::string>();
@@ -336,9 +335,9 @@ ExportedProgram exported_program_read(const std::string& path) {
     for (const json& spec : member(signature, "output_specs", "signature", path)) {
       // Only what the model returns is an output; buffer mutations (training-mode batch
       // norm) are not part of an inference graph.
-      if (union_tag(spec) != "user_output") continue;
+      if (export_union_tag(spec) != "user_output") continue;
       const json& arg = member(spec.at("user_output"), "arg", "user_output", path);
-      if (union_tag(arg) == "as_tensor") program.user_outputs.push_back(arg.at("as_tensor").at("name").get<std::string>());
+      if (export_union_tag(arg) == "as_tensor") program.user_outputs.push_back(arg.at("as_tensor").at("name").get<std::string>());
     }
 
     // Nodes: each resolved once, and everything outside ATen reported together.

@@ -79,6 +79,10 @@ bool is_pt2_archive(const std::string& path);
 // "L__self__,,m.ResNet;L__self___layer1,layer1,torch.nn.Sequential" -> {"layer1", "Sequential"}.
 std::pair<std::string, std::string> module_scope_of_stack(const std::string& nn_module_stack);
 
+// The serialized program names the member of a union by its one key: {"as_int": 3} ->
+// "as_int"; empty for anything else.
+const std::string& export_union_tag(const nlohmann::json& value);
+
 // c10's scalar type for the schema's ScalarType enum (its numbering is its own).
 c10::ScalarType export_scalar_type(int value);
 
