@@ -2,7 +2,8 @@
 // Executable in this process and through genie-serve's engine on loopback TCP, interleaved,
 // same device and threads. Reports the first remote call (upload + compile) apart, then the
 // median latency of each side, their ratio, and the bytes each call moved.
-//   build/bench/remote_bench [--runs N] [--threads T] GRAPH.json...   (weights beside each graph)
+//   build/bench/remote_bench [--runs N] [--threads T] [--poll-us SERVER,CLIENT] GRAPH.json...
+// (weights beside each graph; --poll-us sets both ends' poll windows, 0,0 to sleep at once)
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -30,24 +31,32 @@ using genie::bench::ms;
 int main(int argc, char** argv) {
   int runs = 30;
   std::vector<std::string> graphs;
+  genie::remote::ServerOptions options;
+  genie::remote::ClientOptions client_options;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) at::set_num_threads(std::atoi(argv[++i]));
+    else if (a == "--poll-us" && i + 1 < argc) {
+      const std::string both = argv[++i];
+      options.poll_window = std::chrono::microseconds(std::atoi(both.c_str()));
+      client_options.poll_window = std::chrono::microseconds(std::atoi(both.substr(both.find(',') + 1).c_str()));
+    }
     else graphs.push_back(a);
   }
   if (graphs.empty()) {
-    std::fprintf(stderr, "usage: remote_bench [--runs N] [--threads T] GRAPH.json...\n");
+    std::fprintf(stderr, "usage: remote_bench [--runs N] [--threads T] [--poll-us SERVER,CLIENT] GRAPH.json...\n");
     return 2;
   }
 
-  genie::remote::ServerOptions options;
   options.allow_upload = true;
   genie::remote::Server server(options);
   auto listener = genie::remote::tcp_listen({"127.0.0.1", 0});
   std::thread serving([&] { server.serve(*listener); });
 
-  std::printf("%d runs per side, interleaved, %d threads, CPU; medians in ms\n", runs, at::get_num_threads());
+  std::printf("%d runs per side, interleaved, %d threads, CPU, poll windows %lld us (server) %lld us (client); medians in ms\n",
+              runs, at::get_num_threads(), static_cast<long long>(options.poll_window.count()),
+              static_cast<long long>(client_options.poll_window.count()));
   std::printf("%-28s %10s %10s %8s %12s %12s %14s %12s\n", "graph", "local", "remote", "ratio", "bytes out", "bytes in",
               "first remote", "round trip");
   for (const std::string& path : graphs) {
@@ -65,7 +74,6 @@ int main(int argc, char** argv) {
     genie::Executable local =
         genie::Executable::load(std::move(graph), genie::SafetensorsFile::open(weights_path), genie::RunOptions{});
 
-    genie::remote::ClientOptions client_options;
     client_options.name = "remote_bench";
     genie::remote::RemoteClient client = genie::remote::RemoteClient::connect(listener->address(), client_options);
     // What genie-run --remote does per call: tensors to payloads, the call, payloads to tensors.

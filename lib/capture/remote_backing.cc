@@ -52,7 +52,7 @@ std::vector<at::Tensor> RemoteBacking::run(const Subgraph& sub, const std::funct
   for (ValueId v : sub.inputs) inputs.push_back(remote::tensor_payload("v" + std::to_string(v), value_of(v)));
   remote::Outputs outputs = client_->run(std::move(inputs));
   std::vector<at::Tensor> results;
-  for (const remote::TensorPayload& t : outputs.outputs) results.push_back(remote::payload_tensor(t));
+  for (remote::TensorPayload& t : outputs.outputs) results.push_back(remote::payload_tensor(std::move(t)));
   if (results.size() != sub.targets.size())
     fail(ErrorKind::kBadInput, "the server returned " + std::to_string(results.size()) + " values for " +
                                    std::to_string(sub.targets.size()));

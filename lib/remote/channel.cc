@@ -18,15 +18,14 @@ bool Channel::read_exact(char* buffer, size_t size, bool at_message_start) {
   constexpr size_t kReadAhead = 64 * 1024;
   size_t done = 0;
   while (done < size) {
-    if (read_pos_ == read_ahead_.size()) {
+    if (read_pos_ == read_end_) {
       // Large payloads go straight to their buffer; small reads fill the read-ahead.
       const bool direct = size - done >= kReadAhead;
-      if (!direct) read_ahead_.resize(kReadAhead);
+      if (!direct && read_ahead_.size() < kReadAhead) read_ahead_.resize(kReadAhead);
       size_t n = direct ? connection_->read_some(buffer + done, size - done)
-                        : connection_->read_some(read_ahead_.data(), read_ahead_.size());
+                        : connection_->read_some(read_ahead_.data(), kReadAhead);
+      read_pos_ = read_end_ = 0;
       if (n == 0) {
-        read_ahead_.clear();
-        read_pos_ = 0;
         if (at_message_start && done == 0) return false;
         fail(ErrorKind::kIo, "truncated frame from " + connection_->peer() + ": the stream ended after " +
                                  std::to_string(done) + " of " + std::to_string(size) + " bytes");
@@ -34,14 +33,11 @@ bool Channel::read_exact(char* buffer, size_t size, bool at_message_start) {
       received_ += n;
       if (direct) {
         done += n;
-        read_ahead_.clear();
-        read_pos_ = 0;
         continue;
       }
-      read_ahead_.resize(n);
-      read_pos_ = 0;
+      read_end_ = n;
     }
-    size_t take = std::min(size - done, read_ahead_.size() - read_pos_);
+    size_t take = std::min(size - done, read_end_ - read_pos_);
     std::memcpy(buffer + done, read_ahead_.data() + read_pos_, take);
     read_pos_ += take;
     done += take;

@@ -35,8 +35,9 @@ class Channel {
   std::unique_ptr<Connection> connection_;
   Limits limits_;
   // Bytes read ahead: one read usually brings a whole small message, header and payload.
+  // [read_pos_, read_end_) is what is left of the last read; the buffer keeps its size.
   std::string read_ahead_;
-  size_t read_pos_ = 0;
+  size_t read_pos_ = 0, read_end_ = 0;
   uint64_t sent_ = 0, received_ = 0;
 };
 

@@ -23,7 +23,9 @@ T RemoteClient::expect(const char* request) {
 }
 
 RemoteClient RemoteClient::connect(const std::string& host_port, const ClientOptions& options) {
-  auto channel = std::make_unique<Channel>(tcp_connect(parse_host_port(host_port), options.tls, options.route_key), options.limits);
+  auto connection = tcp_connect(parse_host_port(host_port), options.tls, options.route_key);
+  connection->set_poll_window(options.poll_window);
+  auto channel = std::make_unique<Channel>(std::move(connection), options.limits);
   RemoteClient client(std::move(channel));
   Hello hello;
   hello.token = options.token;

@@ -3,6 +3,7 @@
 // travel as TensorPayload, and genie-run converts.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,10 @@ struct ClientOptions {
   // Content larger than this goes in parts of this size (protocol 1.1); 0: the largest the
   // server's frame limit allows, at most 64 MiB.
   uint64_t part_bytes = 0;
+  // How long a wait for the server's answer polls before it sleeps (Connection::
+  // set_poll_window): an answer within it costs no wake-up. Polling spends this client's CPU
+  // time, which a client waiting for its answer has no other use for.
+  std::chrono::microseconds poll_window{2000};
 };
 
 // What ensure() had to send.

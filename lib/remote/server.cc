@@ -240,17 +240,18 @@ struct Server::Impl {
     return entry;
   }
 
-  Message on_run(const RunRequest& run) {
+  Message on_run(RunRequest& run) {
     std::shared_ptr<Compiled> entry = compiled_for(run.graph, run.weights);
     std::lock_guard<std::mutex> lock(entry->mutex);
     const Graph& graph = entry->executable->graph();
-    std::map<std::string, const TensorPayload*> by_name;
-    for (const TensorPayload& t : run.inputs) by_name[t.name] = &t;
+    std::map<std::string, TensorPayload*> by_name;
+    for (TensorPayload& t : run.inputs) by_name[t.name] = &t;
     std::vector<at::Tensor> inputs;
     for (const NamedValue& in : graph.inputs) {
       auto it = by_name.find(in.name);
       if (it == by_name.end()) fail(ErrorKind::kBadInput, "no input named \"" + in.name + "\" was sent");
-      inputs.push_back(payload_tensor(*it->second));
+      inputs.push_back(payload_tensor(std::move(*it->second)));
+      by_name.erase(it);  // its bytes are the tensor's now
     }
     if (run.inputs.size() != graph.inputs.size())
       fail(ErrorKind::kBadInput, std::to_string(run.inputs.size()) + " inputs sent, the graph takes " +
@@ -387,6 +388,7 @@ void Server::serve(Listener& listener) {
     }
     const uint64_t id = next_id++;
     auto done = std::make_shared<std::atomic<bool>>(false);
+    connection->set_poll_window(impl_->options.poll_window);
     auto channel = std::make_shared<Channel>(std::move(connection), impl_->options.limits);
     {
       std::lock_guard<std::mutex> lock(impl_->connections_mutex);

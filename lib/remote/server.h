@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +24,10 @@ struct ServerOptions {
   bool allow_upload = false;               // false: only what cache_dir held at start runs
   std::string cache_dir;                   // graphs (*.json) and their weights, loaded at start
   std::string name = "genie-serve 0.1.0";
+  // How long a connection's thread polls for the client's next request before it sleeps
+  // (Connection::set_poll_window): a client's requests in a row (query, put, run) then
+  // find it awake.
+  std::chrono::microseconds poll_window{100};
 };
 
 // Counters the tests and the log read.

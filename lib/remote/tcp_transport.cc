@@ -3,9 +3,11 @@
 // thread.
 #include <asio.hpp>
 #include <asio/ssl.hpp>
+#include <poll.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 
 #include "remote/content_hash.h"
 
@@ -55,6 +57,7 @@ class StreamConnection final : public Connection {
   size_t read_some(char* buffer, size_t size) override {
     handshake();
     asio::error_code ec;
+    if (poll_window_.count() > 0 && !buffered()) poll_until_readable();
     size_t n = stream_.read_some(asio::buffer(buffer, size), ec);
     if (is_end_of_stream(ec) || (ec && read_shut_)) return 0;
     if (ec) fail(ErrorKind::kIo, "connection to " + peer_ + " lost: " + ec.message());
@@ -69,7 +72,26 @@ class StreamConnection final : public Connection {
 
   std::string peer() const override { return peer_; }
 
+  void set_poll_window(std::chrono::microseconds window) override { poll_window_ = window; }
+
  private:
+  // Bytes TLS has decrypted and not yet handed out: a read returns them without waiting.
+  bool buffered() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) return SSL_pending(stream_.native_handle()) > 0;
+    return false;
+  }
+
+  // Returns when bytes (or the end of the stream) can be read, or when the window has passed;
+  // the read that follows then blocks if it must.
+  void poll_until_readable() {
+    const auto until = std::chrono::steady_clock::now() + poll_window_;
+    const int fd = socket_of(stream_).native_handle();
+    do {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 0) != 0) return;  // readable, closed, or an error the read reports
+    } while (std::chrono::steady_clock::now() < until && !read_shut_);
+  }
+
   void handshake() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
       if (!handshake_pending_) return;
@@ -85,6 +107,7 @@ class StreamConnection final : public Connection {
   Stream stream_;
   bool handshake_pending_;
   std::atomic<bool> read_shut_{false};
+  std::chrono::microseconds poll_window_{0};
   std::string peer_;
 };
 

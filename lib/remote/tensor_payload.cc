@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <memory>
+
 #include "exec/aten_types.h"
 
 namespace genie::remote {
@@ -17,6 +19,14 @@ at::Tensor payload_tensor(const TensorPayload& payload) {
   return at::from_blob(const_cast<char*>(payload.data.data()), payload.shape,
                        at::TensorOptions().dtype(to_scalar_type(payload.dtype)))
       .clone();
+}
+
+at::Tensor payload_tensor(TensorPayload&& payload) {
+  auto bytes = std::make_unique<std::string>(std::move(payload.data));
+  at::Tensor t = at::from_blob(bytes->data(), payload.shape, [owner = bytes.get()](void*) { delete owner; },
+                               at::TensorOptions().dtype(to_scalar_type(payload.dtype)));
+  bytes.release();  // the tensor's storage owns it now
+  return t;
 }
 
 }  // namespace genie::remote

@@ -14,5 +14,7 @@ namespace genie::remote {
 TensorPayload tensor_payload(const std::string& name, const at::Tensor& tensor);
 // A CPU tensor that owns a copy of the payload's bytes.
 at::Tensor payload_tensor(const TensorPayload& payload);
+// A CPU tensor that takes the payload's bytes over, without a copy (payload.data is left empty).
+at::Tensor payload_tensor(TensorPayload&& payload);
 
 }  // namespace genie::remote

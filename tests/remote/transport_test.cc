@@ -1,8 +1,11 @@
 // Connections and channels over real loopback TCP, without LibTorch: messages cross in both
-// directions, a peer that stops mid-frame is reported as such, the listener stops cleanly;
+// directions, a peer that stops mid-frame is reported as such, the listener stops cleanly,
+// polling reads return when bytes come, not when their window ends;
 // and the pool routing rule (rendezvous hashing) keeps its promises.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <thread>
 
@@ -79,6 +82,58 @@ TEST(Tcp, MessagesCrossBothWays) {
     EXPECT_GT(client.bytes_sent(), big.size());
   }  // the client closes: the server's receive() sees the end between messages
   server.join();
+}
+
+// A poll window far longer than the test: reads must still return as soon as bytes, the
+// end of the stream or shutdown_read() come, never when the window runs out.
+TEST(Tcp, PollingReadsReturnOnDataEndAndShutdown) {
+  using std::chrono::steady_clock;
+  constexpr auto kWindow = std::chrono::seconds(20);
+  auto listener = tcp_listen({"127.0.0.1", 0});
+  std::atomic<bool> echoed_all{false};
+  std::thread server([&] {
+    auto connection = listener->accept();
+    connection->set_poll_window(kWindow);
+    Channel channel(std::move(connection), Limits{});
+    for (int i = 0; i < 100; ++i) {
+      auto message = channel.receive();
+      ASSERT_TRUE(message.has_value());
+      channel.send(std::get<Query>(*message));
+    }
+    echoed_all = true;
+    EXPECT_FALSE(channel.receive().has_value());  // the client's close ends the poll
+  });
+  const auto start = steady_clock::now();
+  {
+    auto connection = tcp_connect(parse_host_port(listener->address()));
+    connection->set_poll_window(kWindow);
+    Channel client(std::move(connection), Limits{});
+    for (int i = 0; i < 100; ++i) {
+      Digest d{};
+      d[0] = static_cast<uint8_t>(i);
+      client.send(Query{{{ContentKind::kGraph, d}}});
+      auto reply = client.receive();
+      ASSERT_TRUE(reply.has_value());
+      EXPECT_EQ(std::get<Query>(*reply).items.at(0).second, d);
+    }
+  }
+  server.join();
+  EXPECT_TRUE(echoed_all);
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
+
+  // shutdown_read() from another thread ends a read that is polling.
+  std::unique_ptr<Connection> idle_client = tcp_connect(parse_host_port(listener->address()));
+  std::unique_ptr<Connection> polling = listener->accept();
+  polling->set_poll_window(kWindow);
+  const auto before = steady_clock::now();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    polling->shutdown_read();
+  });
+  char byte;
+  EXPECT_EQ(polling->read_some(&byte, 1), 0u);
+  stopper.join();
+  EXPECT_LT(steady_clock::now() - before, std::chrono::seconds(5));
 }
 
 TEST(Tcp, PeerStoppingMidFrameIsATruncatedFrame) {

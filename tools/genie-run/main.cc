@@ -144,7 +144,7 @@ struct RemoteRun {
     call_received = client.bytes_received() - received0;
     server_micros = outputs.server_micros;
     NamedTensors result;
-    for (const auto& t : outputs.outputs) result.emplace_back(t.name, genie::remote::payload_tensor(t));
+    for (auto& t : outputs.outputs) result.emplace_back(t.name, genie::remote::payload_tensor(std::move(t)));
     return result;
   }
 };

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   genie::remote::TlsServerConfig tls;
   uint64_t cache_bytes = uint64_t{8} << 30, max_request_bytes = uint64_t{4} << 30;
   bool allow_upload = false;
+  unsigned poll_us = 100;
   app.add_option("--listen", listen, "address and port to listen on (port 0: any free one)")->default_val(listen);
   app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
   app.add_option("--token-file", token_file, "file holding the token clients must present (first line)");
@@ -38,6 +39,11 @@ int main(int argc, char** argv) {
       ->default_val(max_request_bytes);
   app.add_option("--cache-dir", cache_dir, "graphs (GRAPH.json + GRAPH.safetensors) served without upload");
   app.add_flag("--allow-upload", allow_upload, "let clients send graphs and weights");
+  app.add_option("--poll-us", poll_us,
+                 "microseconds a connection polls for its client's next request before it sleeps (0: sleeps at "
+                 "once; polling spends CPU, sleeping costs a wake-up per request)")
+      ->default_val(poll_us)
+      ->check(CLI::Range(0u, 1000000u));
   app.set_version_flag("--version", "genie-serve 0.1.0");
 
   return genie::tool_main(app, argc, argv, [&] {
@@ -57,6 +63,7 @@ int main(int argc, char** argv) {
     options.limits.max_frame_bytes = max_request_bytes;
     options.allow_upload = allow_upload;
     options.cache_dir = cache_dir;
+    options.poll_window = std::chrono::microseconds(poll_us);
 
     // SIGTERM/SIGINT go to one thread that stops the server; the others never see them.
     sigset_t signals;
