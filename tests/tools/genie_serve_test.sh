@@ -201,8 +201,9 @@ else
   bad "openssl could not make the test certificates"
 fi
 
-# Content larger than the server's cache is refused, not stored and dropped at once.
-start_server small --allow-upload --cache-bytes 1000000 || exit 1
+# Content larger than the server's cache is refused, not stored and dropped at once. This
+# server sleeps at once between requests (--poll-us 0): the blocking reads, without polling.
+start_server small --allow-upload --cache-bytes 1000000 --poll-us 0 || exit 1
 expect_run 2 'server: weights of [0-9]+ bytes exceed this server.s cache \(--cache-bytes 1000000\)' -- \
   --remote "127.0.0.1:$port" "$work/resnet18.json"
 expect_run 0 'equal' -- --remote "127.0.0.1:$port" "$work/bert.json" --check "$models/bert.traced.pt"
@@ -223,6 +224,8 @@ expect_run 0 'sent nothing, the server held both' -- --remote "127.0.0.1:$port" 
 [[ $? == 2 ]] && grep -q 'cannot load the TLS key /nonexistent.key' "$work/stderr" && ok || bad "missing TLS key" "$work/stderr"
 "$serve" --listen 127.0.0.1:0 --tls-cert "$tls/server.pem" >"$work/stdout" 2>"$work/stderr"
 [[ $? == 2 ]] && ok || bad "--tls-cert without --tls-key" "$work/stderr"
+"$serve" --listen 127.0.0.1:0 --poll-us -5 >"$work/stdout" 2>"$work/stderr"
+[[ $? == 2 ]] && grep -q -- '--poll-us: Value -5 not in range' "$work/stderr" && ok || bad "negative --poll-us" "$work/stderr"
 
 # A server killed mid-run: the client says so in one line and exits 3.
 start_server doomed --allow-upload || exit 1
