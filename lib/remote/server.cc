@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "exec/aten_types.h"
 #include "graph/json_codec.h"
@@ -182,13 +183,30 @@ struct Server::Impl {
     return Stored{put.kind, put.digest};
   }
 
+  // Bytes of uploads in parts that have not ended, over all connections. Bounded by the cache
+  // budget, as one upload's total is: many connections' half-finished uploads cannot hold
+  // more memory than the cache may.
+  std::atomic<uint64_t> parts_held{0};
+
   // Content arriving in parts (1.1), one upload at a time per connection: the parts are
   // kept as they arrived (memory grows with the bytes sent, never to a claimed total) and
-  // joined once, at the end; a part out of order abandons the upload.
+  // joined once, at the end; a part out of order abandons the upload. What it holds counts
+  // in parts_held until it ends, however it ends (done, abandoned, connection gone).
   struct PartialUpload {
-    ContentKind kind = ContentKind::kGraph;
-    Digest digest{};
-    uint64_t total = 0;
+    PartialUpload(std::atomic<uint64_t>& held, ContentKind kind, const Digest& digest, uint64_t total)
+        : held(&held), kind(kind), digest(digest), total(total) {}
+    PartialUpload(PartialUpload&& o) noexcept
+        : held(o.held), kind(o.kind), digest(o.digest), total(o.total), received(std::exchange(o.received, 0)),
+          parts(std::move(o.parts)) {}
+    PartialUpload(const PartialUpload&) = delete;
+    PartialUpload& operator=(const PartialUpload&) = delete;
+    PartialUpload& operator=(PartialUpload&&) = delete;
+    ~PartialUpload() { held->fetch_sub(received); }
+
+    std::atomic<uint64_t>* held;
+    ContentKind kind;
+    Digest digest;
+    uint64_t total;
     uint64_t received = 0;
     std::vector<std::string> parts;
   };
@@ -196,7 +214,8 @@ struct Server::Impl {
   Message on_put_part(PutPart& part, std::optional<PartialUpload>& pending) {
     check_upload(part.kind, part.total);
     if (part.offset == 0) {
-      pending = PartialUpload{part.kind, part.digest, part.total, 0, {}};
+      pending.reset();
+      pending.emplace(parts_held, part.kind, part.digest, part.total);
     } else if (!pending || pending->digest != part.digest || pending->kind != part.kind ||
                pending->total != part.total || pending->received != part.offset) {
       const std::string expected = pending ? std::to_string(pending->received) : std::string("0");
@@ -205,7 +224,16 @@ struct Server::Impl {
                                      std::string(kind_name(part.kind)) + " " + digest_short(part.digest) +
                                      " where the upload stands at " + expected + "; start again at 0");
     }
-    pending->received += part.bytes.size();
+    const uint64_t n = part.bytes.size();
+    const uint64_t before = parts_held.fetch_add(n);
+    if (before + n > options.cache_bytes) {
+      parts_held.fetch_sub(n);
+      pending.reset();
+      fail(ErrorKind::kUsage, "uploads in progress on this server hold " + std::to_string(before) +
+                                  " bytes; another part of " + std::to_string(n) + " would exceed its cache (--cache-bytes " +
+                                  std::to_string(options.cache_bytes) + "): try again when they have ended");
+    }
+    pending->received += n;
     pending->parts.push_back(std::move(part.bytes));
     if (pending->received < pending->total) return Received{pending->received};
     PartialUpload done = std::move(*pending);
