@@ -2,8 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <memory>
-
 #include "exec/aten_types.h"
 
 namespace genie::remote {
@@ -22,11 +20,11 @@ at::Tensor payload_tensor(const TensorPayload& payload) {
 }
 
 at::Tensor payload_tensor(TensorPayload&& payload) {
-  auto bytes = std::make_unique<std::string>(std::move(payload.data));
-  at::Tensor t = at::from_blob(bytes->data(), payload.shape, [owner = bytes.get()](void*) { delete owner; },
-                               at::TensorOptions().dtype(to_scalar_type(payload.dtype)));
-  bytes.release();  // the tensor's storage owns it now
-  return t;
+  // Owned by the tensor's storage from here: its deleter is the only one that frees it (were
+  // from_blob to throw after making the storage, a second owner would free it twice).
+  auto* bytes = new std::string(std::move(payload.data));
+  return at::from_blob(bytes->data(), payload.shape, [bytes](void*) { delete bytes; },
+                       at::TensorOptions().dtype(to_scalar_type(payload.dtype)));
 }
 
 }  // namespace genie::remote
