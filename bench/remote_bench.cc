@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
       bytes_out = client.bytes_sent() - out0;
       bytes_in = client.bytes_received() - in0;
       server_ms.push_back(outputs.server_micros / 1e3);
-      for (const auto& t : outputs.outputs) genie::remote::payload_tensor(t);
+      for (auto& t : outputs.outputs) genie::remote::payload_tensor(std::move(t));
     };
     const double first = ms([&] {
       client.ensure(canonical, weights);

@@ -60,16 +60,16 @@ std::optional<DType> safetensors_dtype_from_name(std::string_view name) {
 
 // Either a read-only mapping of a file or bytes held in memory.
 struct SafetensorsFile::Storage {
-  std::string bytes;
-  std::shared_ptr<const std::string> shared;
+  std::shared_ptr<const std::string> bytes;
   void* map = nullptr;
   size_t map_size = 0;
 
+  // Neither for an empty file (nothing to map).
   const uint8_t* data() const {
     if (map) return static_cast<const uint8_t*>(map);
-    return reinterpret_cast<const uint8_t*>(shared ? shared->data() : bytes.data());
+    return bytes ? reinterpret_cast<const uint8_t*>(bytes->data()) : nullptr;
   }
-  size_t size() const { return map ? map_size : shared ? shared->size() : bytes.size(); }
+  size_t size() const { return map ? map_size : bytes ? bytes->size() : 0; }
   ~Storage() {
     if (map) ::munmap(map, map_size);
   }
@@ -109,14 +109,12 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
 }
 
 SafetensorsFile SafetensorsFile::from_bytes(std::string bytes, const std::string& source) {
-  auto storage = std::make_unique<Storage>();
-  storage->bytes = std::move(bytes);
-  return SafetensorsFile(std::move(storage), source);
+  return from_shared_bytes(std::make_shared<const std::string>(std::move(bytes)), source);
 }
 
 SafetensorsFile SafetensorsFile::from_shared_bytes(std::shared_ptr<const std::string> bytes, const std::string& source) {
   auto storage = std::make_unique<Storage>();
-  storage->shared = std::move(bytes);
+  storage->bytes = std::move(bytes);
   return SafetensorsFile(std::move(storage), source);
 }
 

@@ -12,13 +12,6 @@ TensorPayload tensor_payload(const std::string& name, const at::Tensor& tensor) 
           std::string(static_cast<const char*>(c.data_ptr()), c.nbytes())};
 }
 
-at::Tensor payload_tensor(const TensorPayload& payload) {
-  // from_blob only borrows the bytes: the clone is what the caller keeps.
-  return at::from_blob(const_cast<char*>(payload.data.data()), payload.shape,
-                       at::TensorOptions().dtype(to_scalar_type(payload.dtype)))
-      .clone();
-}
-
 at::Tensor payload_tensor(TensorPayload&& payload) {
   // Owned by the tensor's storage from here: its deleter is the only one that frees it (were
   // from_blob to throw after making the storage, a second owner would free it twice).

@@ -12,8 +12,6 @@ namespace genie::remote {
 
 // A contiguous CPU copy of `tensor`'s bytes (from any device), named.
 TensorPayload tensor_payload(const std::string& name, const at::Tensor& tensor);
-// A CPU tensor that owns a copy of the payload's bytes.
-at::Tensor payload_tensor(const TensorPayload& payload);
 // A CPU tensor that takes the payload's bytes over, without a copy (payload.data is left empty).
 at::Tensor payload_tensor(TensorPayload&& payload);
 
