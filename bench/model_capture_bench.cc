@@ -11,8 +11,12 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/script.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -22,6 +26,12 @@
 using genie::bench::median;
 
 namespace {
+
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
 
 template <typename F>
 double seconds(F&& f) {
@@ -66,8 +76,7 @@ int main(int argc, char** argv) {
         forward.push_back(f);
         capture.push_back(c);
       }
-      // Captures back to back: each finds the previous one's code and data in the caches,
-      // where a capture after a forward finds them evicted by its 47 MB of weights.
+      // Captures back to back: each follows another capture instead of a forward.
       std::vector<double> warm;
       for (int r = 0; r < reps; ++r) warm.push_back(seconds([&] { genie::model_capture(*model, {image}); }));
       std::printf("resnet18 1x3x224x224 (%zu nodes), forward on %d thread%s: eager forward %.2f ms; capture of the "
@@ -78,6 +87,28 @@ int main(int argc, char** argv) {
                   100 * median(warm) / median(forward));
     }
     at::set_num_threads(default_threads);
+
+    // What a capture after a forward pays for (docs/performance.md): the same capture after a
+    // 64 MB memset (data caches and TLB flushed, no other code run), and the minor page
+    // faults a capture takes after a forward.
+    std::vector<char> junk(64 << 20);
+    std::vector<double> after_memset;
+    std::vector<long> faults;
+    for (int r = 0; r < reps; ++r) {
+      std::memset(junk.data(), r, junk.size());
+      after_memset.push_back(seconds([&] { genie::model_capture(*model, {image}); }));
+      {
+        c10::InferenceMode guard;
+        eager.forward({image});
+      }
+      const long before = minor_faults();
+      genie::model_capture(*model, {image});
+      faults.push_back(minor_faults() - before);
+    }
+    std::sort(faults.begin(), faults.end());
+    std::printf("resnet18 capture after a 64 MB memset: %.3f ms; minor page faults in a capture after a forward: %ld "
+                "(median)\n",
+                median(after_memset) * 1e3, faults[faults.size() / 2]);
   }
 
   // 2. genie-capture end to end on the chain model (a scripted loop of N adds), per node, vs
