@@ -22,6 +22,31 @@ namespace {
 using c10::IValue;
 
 // ---------------------------------------------------------------------------------------
+// Tensor lists, however the caller typed them
+
+// A list argument holding tensors: Tensor[] (entries all defined) or Tensor?[] (entries
+// may be None). Decided by the list's element type, not by IValue::isTensorList and
+// isOptionalTensorList: those compare with Optional[Tensor] itself, and TorchScript's traced
+// graphs type a list by what they saw (`table[index]` passes an Optional[Long(49, 49)][]), so
+// such a list would pass as neither and its LazyTensors would go unseen.
+enum class TensorListKind { kNotOne, kTensors, kOptionalTensors };
+
+TensorListKind tensor_list_kind(const IValue& v) {
+  if (!v.isList()) return TensorListKind::kNotOne;
+  c10::TypePtr element = v.toList().elementType();
+  if (element->kind() == c10::TypeKind::TensorType) return TensorListKind::kTensors;
+  if (auto optional = element->cast<c10::OptionalType>())
+    if (optional->getElementType()->kind() == c10::TypeKind::TensorType) return TensorListKind::kOptionalTensors;
+  return TensorListKind::kNotOne;
+}
+
+// Calls fn(tensor) for each entry of a tensor list (an undefined tensor for a None entry).
+template <typename Fn>
+void for_each_listed_tensor(const IValue& list, Fn&& fn) {
+  for (const IValue& e : list.toListRef()) fn(e.isTensor() ? e.toTensor() : at::Tensor());
+}
+
+// ---------------------------------------------------------------------------------------
 // Output types, cached by (operator, argument types and constant values)
 
 struct TensorMeta {
@@ -31,6 +56,9 @@ struct TensorMeta {
 };
 struct ReturnMeta {
   bool is_list = false;
+  // A Tensor result the call left undefined: an optional result not asked for (the attention
+  // weights of aten::_native_multi_head_attention when need_weights is false).
+  bool absent = false;
   std::vector<TensorMeta> tensors;
 };
 using OutputMeta = std::vector<ReturnMeta>;
@@ -84,16 +112,10 @@ bool key_ivalue(std::string& key, const IValue& v) {
     auto list = v.toIntList();
     key_put(key, list.size());
     for (int64_t x : list) key_put(key, x);
-  } else if (v.isTensorList()) {
-    key.push_back('L');
-    auto list = v.toTensorList();
-    key_put(key, list.size());
-    for (const at::Tensor& t : list) key_tensor(key, t);
-  } else if (v.isOptionalTensorList()) {
-    key.push_back('O');
-    auto list = v.toOptionalTensorList();
-    key_put(key, list.size());
-    for (const std::optional<at::Tensor>& t : list) key_tensor(key, t.has_value() ? *t : at::Tensor());
+  } else if (TensorListKind kind = tensor_list_kind(v); kind != TensorListKind::kNotOne) {
+    key.push_back(kind == TensorListKind::kTensors ? 'L' : 'O');
+    key_put(key, v.toListRef().size());
+    for_each_listed_tensor(v, [&](const at::Tensor& t) { key_tensor(key, t); });
   } else if (v.isDoubleList()) {
     key.push_back('D');
     auto list = v.toDoubleList();
@@ -141,14 +163,15 @@ std::vector<IValue> map_tensors(c10::ArrayRef<IValue> args, Convert&& convert, c
   for (const IValue& v : args) {
     if (v.isTensor()) {
       out.emplace_back(convert(v.toTensor()));
-    } else if (v.isTensorList()) {
+    } else if (TensorListKind kind = tensor_list_kind(v); kind == TensorListKind::kTensors) {
       std::vector<at::Tensor> list;
-      for (const at::Tensor& t : v.toTensorList()) list.push_back(convert(t));
+      for_each_listed_tensor(v, [&](const at::Tensor& t) { list.push_back(convert(t)); });
       out.emplace_back(std::move(list));
-    } else if (v.isOptionalTensorList()) {
+    } else if (kind == TensorListKind::kOptionalTensors) {
       c10::List<std::optional<at::Tensor>> list;
-      for (const std::optional<at::Tensor>& t : v.toOptionalTensorList())
-        list.push_back(t.has_value() ? std::optional<at::Tensor>(convert(*t)) : std::nullopt);
+      for_each_listed_tensor(v, [&](const at::Tensor& t) {
+        list.push_back(t.defined() ? std::optional<at::Tensor>(convert(t)) : std::nullopt);
+      });
       out.emplace_back(std::move(list));
     } else if (v.isDevice() && v.toDevice().type() == c10::DeviceType::PrivateUse1) {
       out.emplace_back(device);
@@ -166,7 +189,9 @@ OutputMeta output_meta_of(const std::vector<IValue>& returns) {
     auto describe = [](const at::Tensor& t) {
       return TensorMeta{t.scalar_type(), t.sizes().vec(), t.strides().vec()};
     };
-    if (r.isTensor()) {
+    if (r.isTensor() && !r.toTensor().defined()) {
+      rm.absent = true;
+    } else if (r.isTensor()) {
       rm.tensors.push_back(describe(r.toTensor()));
     } else if (r.isTensorList()) {
       rm.is_list = true;
@@ -248,11 +273,7 @@ GraphBuilder& graph_for(const c10::OperatorHandle& op, c10::ArrayRef<IValue> arg
   };
   for (const IValue& v : args) {
     if (v.isTensor()) visit(v.toTensor());
-    else if (v.isTensorList())
-      for (const at::Tensor& t : v.toTensorList()) visit(t);
-    else if (v.isOptionalTensorList())
-      for (const std::optional<at::Tensor>& t : v.toOptionalTensorList())
-        if (t.has_value()) visit(*t);
+    else if (tensor_list_kind(v) != TensorListKind::kNotOne) for_each_listed_tensor(v, visit);
   }
   return found ? *found : GraphBuilder::current();
 }
@@ -273,14 +294,9 @@ Argument to_argument(GraphBuilder& graph, const c10::OperatorHandle& op, const c
     arg.value = std::monostate{};
   } else if (v.isTensor()) {
     arg.value = TensorRef{value_of(graph, v.toTensor())};
-  } else if (v.isTensorList()) {
+  } else if (tensor_list_kind(v) != TensorListKind::kNotOne) {
     TensorListRef list;
-    for (const at::Tensor& t : v.toTensorList()) list.values.push_back(value_of(graph, t));
-    arg.value = std::move(list);
-  } else if (v.isOptionalTensorList()) {
-    TensorListRef list;
-    for (const std::optional<at::Tensor>& t : v.toOptionalTensorList())
-      list.values.push_back(t.has_value() && t->defined() ? value_of(graph, *t) : kNoValue);
+    for_each_listed_tensor(v, [&](const at::Tensor& t) { list.values.push_back(t.defined() ? value_of(graph, t) : kNoValue); });
     arg.value = std::move(list);
   } else if (v.isInt()) {
     switch (base->kind()) {
@@ -361,6 +377,13 @@ std::vector<IValue> run_for_real(GraphBuilder& graph, const c10::OperatorHandle&
   const c10::Device device = graph.options().device;
   std::vector<IValue> stack = map_tensors(
       args, [&](const at::Tensor& t) { return t.defined() && is_lazy(t) ? graph.materialize(t) : t; }, device);
+  // A LazyTensor left in the call would bring it straight back here, without end.
+  for (const IValue& v : stack) {
+    bool lazy = v.isTensor() && is_lazy(v.toTensor());
+    if (tensor_list_kind(v) != TensorListKind::kNotOne)
+      for_each_listed_tensor(v, [&](const at::Tensor& t) { lazy = lazy || (t.defined() && is_lazy(t)); });
+    if (lazy) fail(ErrorKind::kInternal, "an argument of kind " + std::string(v.tagKind()) + " still holds a LazyTensor");
+  }
   op.callBoxed(&stack);
   return stack;
 }
@@ -456,11 +479,23 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
       node.inputs.push_back(to_argument(graph, op, schema.arguments()[i], args[i]));
     if (!real_results.empty()) node.annotations = {{"shape_from", "execution"}};
 
+    // The graph format leaves out trailing results the call returned no tensor for; one
+    // missing before a present one has no way to be written.
+    size_t slots = meta->size();
+    while (slots > 0 && (*meta)[slots - 1].absent) --slots;
+    for (size_t r = 0; r < slots; ++r)
+      if ((*meta)[r].absent)
+        unsupported(op, "it returned no tensor for its result " + std::to_string(r) + ", which is not its last");
+
     std::vector<IValue> outputs;
     outputs.reserve(meta->size());
     const bool wrap = !c10::impl::tls_is_dispatch_key_excluded(c10::DispatchKey::Functionalize);
     for (size_t r = 0; r < meta->size(); ++r) {
       const ReturnMeta& rm = (*meta)[r];
+      if (rm.absent) {
+        outputs.emplace_back(at::Tensor());
+        continue;
+      }
       Output out;
       out.is_list = rm.is_list;
       std::vector<at::Tensor> tensors;

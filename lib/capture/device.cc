@@ -11,6 +11,7 @@
 #include <torch/library.h>
 
 #include "capture/capture_kernel.h"
+#include "capture/inference_decompositions.h"
 
 namespace genie {
 namespace {
@@ -86,6 +87,7 @@ void register_device() {
       at::RegisterPrivateUse1HooksInterface(&hooks);
     }
     register_capture_kernels();
+    register_inference_decompositions();
     skip_python_device_init();
   });
 }

@@ -5,6 +5,7 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/jit_type.h>
+#include <c10/core/GradMode.h>
 #include <c10/util/Exception.h>
 #include <torch/version.h>
 
@@ -320,6 +321,11 @@ Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const
 }
 
 std::vector<at::Tensor> Plan::run(const std::function<at::Tensor(ValueId)>& source) const {
+  // A graph records no autograd history. With it, a model's parameters (requires_grad, as
+  // torch::jit::load makes them) meeting a constant made during capture (an inference
+  // tensor) fail: "Inference tensors cannot be saved for backward" (Swin's mul). No-grad
+  // rather than InferenceMode: results stay ordinary tensors a caller may write into.
+  c10::AutoGradMode no_grad(false);
   std::vector<at::Tensor> env(impl_->value_count);
   for (ValueId v : impl_->sources) env[v] = source(v);
   std::vector<c10::IValue> stack;

@@ -40,9 +40,9 @@ class Plan {
   static Plan compile(const Graph& graph, const std::vector<ValueId>& wanted, const ExecOptions& options,
                       const std::function<bool(ValueId)>& known);
 
-  // Runs the plan. `source(v)` gives the tensor of each value compile() was told is known.
-  // Returns the wanted values in order. Throws Error(kRuntime) naming the node whose operator
-  // failed.
+  // Runs the plan, recording no autograd history.
+  // `source(v)` gives the tensor of each value compile() was told is known. Returns the
+  // wanted values in order. Throws Error(kRuntime) naming the node whose operator failed.
   std::vector<at::Tensor> run(const std::function<at::Tensor(ValueId)>& source) const;
 
   size_t step_count() const;

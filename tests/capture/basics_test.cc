@@ -1,5 +1,7 @@
 // The remote_accelerator device from C++: the basic cases a user tries first.
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
 #include "capture/device.h"
@@ -72,6 +74,70 @@ TEST(LazyTensor, WritesThroughViews) {
   expected.narrow(1, 4, 2).mul_(2);
   EXPECT_TRUE(at::allclose(y.cpu(), expected));
   for (const auto& op : ops_of(scope.builder().graph())) std::cerr << op << "\n";
+}
+
+// Composite operators that write into an argument reach functionalization undecomposed under
+// InferenceMode (which model capture runs in): nn.Dropout(inplace=True) in mobilenet_v3.
+TEST(LazyTensor, CompositeWritesUnderInferenceMode) {
+  c10::InferenceMode inference;
+  CaptureScope scope;
+  at::Tensor xr = at::rand({3, 4}) + 0.5;
+  at::Tensor x = scope.builder().add_input(xr, "x");
+  at::dropout_(x, 0.5, /*train=*/false);
+  x.divide_(2);
+  x.square_();
+  at::Tensor out = at::empty({3, 4}, x.options());
+  at::multiply_out(out, x, x);
+  EXPECT_TRUE(is_lazy(out));
+  EXPECT_TRUE(at::allclose(out.cpu(), (xr / 2).square().square()));
+  scope.builder().add_output("out", out);
+  graph_validate(scope.builder().graph());
+}
+
+// A traced `table[index]` passes its indices as a list typed by what the trace saw,
+// Optional[Long(3)][] rather than Optional[Tensor][]: its LazyTensors must still be found
+// (they were not, and shape inference fell back to running the call, which came back here
+// without end).
+TEST(LazyTensor, IndexListTypedByTheTrace) {
+  c10::InferenceMode inference;
+  CaptureScope scope;
+  at::Tensor table_r = at::randn({10, 4});
+  at::Tensor index_r = at::tensor({3, 1, 7}, at::kLong);
+  at::Tensor table = scope.builder().add_input(table_r, "table");
+  at::Tensor index = scope.builder().add_input(index_r, "index");
+  c10::impl::GenericList indices(c10::OptionalType::create(c10::TensorType::create(index_r)));
+  indices.push_back(index);
+  ASSERT_FALSE(c10::IValue(indices).isOptionalTensorList());  // the case at hand
+  auto op = c10::Dispatcher::singleton().findSchemaOrThrow("aten::index", "Tensor");
+  torch::jit::Stack stack{table, indices};
+  op.callBoxed(&stack);
+  at::Tensor out = stack.at(0).toTensor();
+  EXPECT_TRUE(is_lazy(out));
+  EXPECT_EQ(ops_of(scope.builder().graph()), (std::vector<std::string>{"aten::index.Tensor"}));
+  EXPECT_TRUE(at::equal(out.cpu(), table_r.index({index_r})));
+}
+
+// nn.MultiheadAttention's fast path under no_grad (torchvision's ViT) leaves its attention
+// weights undefined when they are not asked for: the node records the one result it has.
+TEST(LazyTensor, TrailingResultLeftUndefined) {
+  c10::InferenceMode inference;
+  CaptureScope scope;
+  const int64_t embed = 8, heads = 2;
+  at::Tensor xr = at::randn({1, 5, embed});
+  at::Tensor w_in = at::randn({3 * embed, embed}), b_in = at::randn({3 * embed});
+  at::Tensor w_out = at::randn({embed, embed}), b_out = at::randn({embed});
+  at::Tensor x = scope.builder().add_input(xr, "x");
+  auto [out, weights] = at::_native_multi_head_attention(x, x, x, embed, heads, w_in, b_in, w_out, b_out, std::nullopt,
+                                                         /*need_weights=*/false);
+  EXPECT_FALSE(weights.defined());
+  const Graph& g = scope.builder().graph();
+  ASSERT_EQ(ops_of(g), (std::vector<std::string>{"aten::_native_multi_head_attention"}));
+  EXPECT_EQ(g.nodes[0].outputs.size(), 1u);
+  auto [expected, none] = at::_native_multi_head_attention(xr, xr, xr, embed, heads, w_in, b_in, w_out, b_out,
+                                                           std::nullopt, false);
+  EXPECT_TRUE(at::allclose(out.cpu(), expected, 1e-5, 1e-6));
+  scope.builder().add_output("out", out);
+  graph_validate(g);
 }
 
 }  // namespace

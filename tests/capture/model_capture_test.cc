@@ -1,6 +1,6 @@
 // The real models of testdata/models/make_models.py (resnet18, mobilenet_v2, a 2-layer
 // TransformerEncoder, a small BertModel; traced, where possible scripted, and exported as
-// .pt2): each is captured, the graph alone is replayed on the CPU, and its outputs must equal
+// .pt2; then small traced models that once failed to capture): each is captured, the graph alone is replayed on the CPU, and its outputs must equal
 // the traced TorchScript model run eagerly on the same inputs. A .pt2 and a TorchScript
 // capture of the same model record the same operators per module.
 #include <ATen/ATen.h>
@@ -29,6 +29,7 @@ struct ModelCase {
   std::string path;
   std::string inputs;     // NAME.inputs.safetensors
   std::string reference;  // the traced TorchScript model: the same weights, run eagerly
+  double scoped_at_least = 0.9;  // share of nodes that must know their submodule
 };
 
 std::string models_dir() {
@@ -50,7 +51,8 @@ std::vector<ModelCase> model_cases() {
     for (auto f = it.value()["files"].begin(); f != it.value()["files"].end(); ++f)
       cases.push_back({it.key() + "." + f.key(), models_dir() + "/" + f.value().get<std::string>(),
                        models_dir() + "/" + it.key() + ".inputs.safetensors",
-                       models_dir() + "/" + it.value()["files"]["traced"].get<std::string>()});
+                       models_dir() + "/" + it.value()["files"]["traced"].get<std::string>(),
+                       it.value().value("scoped_at_least", 0.9)});
   return cases;
 }
 
@@ -121,12 +123,12 @@ TEST_P(RealModel, CaptureReplayEqualsEagerTorchScript) {
   for (const auto& p : fresh.named_parameters()) EXPECT_TRUE(stored.count(p.name)) << "parameter " << p.name;
   for (const auto& b : fresh.named_buffers()) EXPECT_TRUE(stored.count(b.name)) << "buffer " << b.name;
 
-  // At least 90% of nodes know their submodule -- except the 2-layer BERT, whose root
-  // prepares the attention mask in 12 of its 64 nodes (docs/capture.md).
+  // At least 90% of nodes know their submodule, or what the manifest says of a model whose
+  // root does work of its own (BERT prepares the attention mask in 12 of its 64 nodes,
+  // docs/capture.md).
   size_t scoped = 0;
   for (const Node& n : graph.nodes) scoped += !n.scope.empty();
-  const double wanted = c.name.rfind("bert", 0) == 0 ? 0.8 : 0.9;
-  EXPECT_GE(double(scoped) / graph.nodes.size(), wanted) << scoped << " of " << graph.nodes.size();
+  EXPECT_GE(double(scoped) / graph.nodes.size(), c.scoped_at_least) << scoped << " of " << graph.nodes.size();
 
   // Replay from the graph file alone: a fresh executor, weights by name, inputs by position.
   Graph reread = graph_from_json(graph_to_json(graph), c.name);
