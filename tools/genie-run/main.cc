@@ -17,6 +17,7 @@
 #include "exec/aten_types.h"
 #include "exec/example_input.h"
 #include "exec/executable.h"
+#include "exec/output_check.h"
 #include "graph/json_codec.h"
 #include "io/safetensors.h"
 #include "io/weights.h"
@@ -63,42 +64,6 @@ void write_outputs(const NamedTensors& outputs, const std::string& path) {
     tensors.push_back({name, genie::to_dtype(c.scalar_type()), c.sizes().vec(), c.data_ptr(), c.nbytes()});
   }
   genie::safetensors_write(path, tensors, {{"producer", "genie-run"}});
-}
-
-struct Difference {
-  std::string name;
-  double max_abs = 0, max_rel = 0;
-  bool ok = true;
-  std::string problem;  // shape or dtype mismatch, missing output
-};
-
-// allclose's rule per element: |got - want| <= atol + rtol * |want|.
-std::vector<Difference> compare(const NamedTensors& got, const NamedTensors& want, double rtol, double atol) {
-  std::map<std::string, at::Tensor> by_name(want.begin(), want.end());
-  std::vector<Difference> diffs;
-  for (const auto& [name, g] : got) {
-    Difference d;
-    d.name = name;
-    auto it = by_name.find(name);
-    if (it == by_name.end()) {
-      d.ok = false;
-      d.problem = "the model has no output of this name";
-    } else if (it->second.sizes() != g.sizes()) {
-      d.ok = false;
-      d.problem = "shape differs: graph " + genie::tensor_type_spec(genie::tensor_type_of(g)) + ", model " +
-                  genie::tensor_type_spec(genie::tensor_type_of(it->second));
-    } else {
-      at::Tensor a = g.to(at::kDouble).cpu(), b = it->second.to(at::kDouble).cpu();
-      at::Tensor abs = (a - b).abs();
-      if (abs.numel() > 0) {
-        d.max_abs = abs.max().item<double>();
-        d.max_rel = (abs / b.abs().clamp_min(1e-12)).max().item<double>();
-        d.ok = (abs <= atol + rtol * b.abs()).all().item<bool>() && !a.isnan().any().item<bool>();
-      }
-    }
-    diffs.push_back(d);
-  }
-  return diffs;
 }
 
 struct Timing {
@@ -300,9 +265,10 @@ int main(int argc, char** argv) {
       NamedTensors expected = model->run_eager(model_inputs);
       nlohmann::json check = {{"model", genie::display_path(check_path)}, {"rtol", rtol}, {"atol", atol},
                               {"outputs", nlohmann::json::array()}};
-      for (const Difference& d : compare(outputs, expected, rtol, atol)) {
+      for (const genie::OutputDifference& d : genie::outputs_compare(outputs, expected, rtol, atol)) {
         check_ok = check_ok && d.ok;
-        nlohmann::json entry = {{"name", d.name}, {"max_abs_diff", d.max_abs}, {"max_rel_diff", d.max_rel}, {"ok", d.ok}};
+        nlohmann::json entry = {{"name", d.name},   {"max_abs_diff", d.max_abs}, {"max_rel_diff", d.max_rel},
+                                {"scale", d.scale}, {"ok", d.ok}};
         if (!d.problem.empty()) entry["problem"] = d.problem;
         check["outputs"].push_back(entry);
       }
@@ -385,8 +351,9 @@ int main(int argc, char** argv) {
                     check_ok ? "equal" : "DIFFERENT");
         if (check.contains("problem")) std::printf("  %s\n", check["problem"].get<std::string>().c_str());
         for (const auto& d : check["outputs"]) {
-          std::printf("  %-12s max abs diff %.3g, max rel diff %.3g%s%s\n", d["name"].get<std::string>().c_str(),
-                      d["max_abs_diff"].get<double>(), d["max_rel_diff"].get<double>(), d["ok"].get<bool>() ? "" : "  OVER",
+          std::printf("  %-12s max abs diff %.3g, max rel diff %.3g, scale %.3g%s%s\n", d["name"].get<std::string>().c_str(),
+                      d["max_abs_diff"].get<double>(), d["max_rel_diff"].get<double>(), d["scale"].get<double>(),
+                      d["ok"].get<bool>() ? "" : "  OVER",
                       d.contains("problem") ? ("  " + d["problem"].get<std::string>()).c_str() : "");
         }
       }

@@ -1,0 +1,45 @@
+#include "exec/output_check.h"
+
+#include <algorithm>
+#include <map>
+
+#include <ATen/ATen.h>
+
+#include "exec/aten_types.h"
+#include "graph/tensor_type.h"
+
+namespace genie {
+
+std::vector<OutputDifference> outputs_compare(const std::vector<std::pair<std::string, at::Tensor>>& got,
+                                              const std::vector<std::pair<std::string, at::Tensor>>& want, double rtol,
+                                              double atol) {
+  std::map<std::string, at::Tensor> by_name(want.begin(), want.end());
+  std::vector<OutputDifference> diffs;
+  for (const auto& [name, g] : got) {
+    OutputDifference d;
+    d.name = name;
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      d.ok = false;
+      d.problem = "the model has no output of this name";
+    } else if (it->second.sizes() != g.sizes()) {
+      d.ok = false;
+      d.problem = "shape differs: graph " + tensor_type_spec(tensor_type_of(g)) + ", model " +
+                  tensor_type_spec(tensor_type_of(it->second));
+    } else {
+      at::Tensor a = g.to(at::kDouble).cpu(), b = it->second.to(at::kDouble).cpu();
+      at::Tensor abs = (a - b).abs();
+      if (abs.numel() > 0) {
+        at::Tensor magnitude = b.abs();
+        d.scale = std::max(1.0, magnitude.max().item<double>());
+        d.max_abs = abs.max().item<double>();
+        d.max_rel = (abs / magnitude.clamp_min(1e-12)).max().item<double>();
+        d.ok = (abs <= atol * d.scale + rtol * magnitude).all().item<bool>() && !a.isnan().any().item<bool>();
+      }
+    }
+    diffs.push_back(d);
+  }
+  return diffs;
+}
+
+}  // namespace genie

@@ -1,0 +1,59 @@
+// genie-run --check's rule: allclose per element with atol relative to the output's magnitude.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "exec/output_check.h"
+
+namespace genie {
+namespace {
+
+using Named = std::vector<std::pair<std::string, at::Tensor>>;
+
+OutputDifference compare_one(const at::Tensor& got, const at::Tensor& want, double rtol = 1e-4, double atol = 1e-5) {
+  std::vector<OutputDifference> d = outputs_compare(Named{{"y", got}}, Named{{"y", want}}, rtol, atol);
+  EXPECT_EQ(d.size(), 1u);
+  return d.at(0);
+}
+
+TEST(OutputCheck, AnElementNearZeroOfALargeOutputMayCarryTheOutputsRoundingError) {
+  // resnet50's logits: most near 25, up to 93; float error of a few 1e-5 everywhere.
+  at::Tensor want = at::tensor({93.0, 25.0, 0.001}, at::kFloat);
+  at::Tensor got = want + at::tensor({3e-5, -2e-5, 7e-5}, at::kFloat);
+  OutputDifference d = compare_one(got, want);
+  EXPECT_TRUE(d.ok);
+  EXPECT_NEAR(d.scale, 93.0, 1e-9);
+  EXPECT_NEAR(d.max_abs, 7e-5, 1e-6);
+  // Without the scale (allclose itself) that element fails.
+  EXPECT_FALSE(at::allclose(got, want, 1e-4, 1e-5));
+}
+
+TEST(OutputCheck, ADifferenceAtTheOutputsScaleFails) {
+  at::Tensor want = at::tensor({93.0, 25.0, 0.001}, at::kFloat);
+  EXPECT_FALSE(compare_one(want + at::tensor({0.0, 0.0, 0.01}, at::kFloat), want).ok);
+  EXPECT_FALSE(compare_one(want * 1.001, want).ok);
+}
+
+TEST(OutputCheck, SmallOutputsKeepAllclosesRule) {
+  at::Tensor want = at::tensor({0.5, -0.25, 0.0}, at::kFloat);
+  OutputDifference near = compare_one(want + 5e-6, want);
+  EXPECT_TRUE(near.ok);
+  EXPECT_EQ(near.scale, 1.0);
+  EXPECT_FALSE(compare_one(want + at::tensor({0.0, 0.0, 2e-5}, at::kFloat), want).ok);
+}
+
+TEST(OutputCheck, NanShapeAndNamesAreDifferences) {
+  at::Tensor want = at::ones({2, 3});
+  at::Tensor nan = want.clone();
+  nan[0][1] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_FALSE(compare_one(nan, want).ok);
+  OutputDifference shape = compare_one(at::ones({3, 2}), want);
+  EXPECT_FALSE(shape.ok);
+  EXPECT_NE(shape.problem.find("shape differs"), std::string::npos) << shape.problem;
+  std::vector<OutputDifference> missing = outputs_compare(Named{{"z", want}}, Named{{"y", want}}, 1e-4, 1e-5);
+  ASSERT_EQ(missing.size(), 1u);
+  EXPECT_FALSE(missing[0].ok);
+  EXPECT_EQ(missing[0].problem, "the model has no output of this name");
+}
+
+}  // namespace
+}  // namespace genie
