@@ -10,6 +10,15 @@
 
 namespace genie {
 
+Tolerance default_tolerance(const std::vector<std::pair<std::string, at::Tensor>>& want) {
+  Tolerance t;
+  for (const auto& [name, w] : want) {
+    if (w.scalar_type() == at::kHalf) t = {std::max(t.rtol, 1e-3), std::max(t.atol, 1e-3)};
+    if (w.scalar_type() == at::kBFloat16) t = {std::max(t.rtol, 1.6e-2), std::max(t.atol, 1.6e-2)};
+  }
+  return t;
+}
+
 std::vector<OutputDifference> outputs_compare(const std::vector<std::pair<std::string, at::Tensor>>& got,
                                               const std::vector<std::pair<std::string, at::Tensor>>& want, double rtol,
                                               double atol) {

@@ -23,6 +23,15 @@ struct OutputDifference {
 // output's magnitude, since float error grows with the values a result was summed from, not
 // with the element at hand (resnet50's logits reach 93; one near 0 was off by 7e-5, 8e-7 of
 // the scale). A NaN is a difference.
+struct Tolerance {
+  double rtol = 1e-4, atol = 1e-5;
+};
+// What --check uses unless told: float32's (1e-4, 1e-5), or for outputs of lower precision
+// those of the lowest one, about two of its units in the last place (float16 1e-3,
+// bfloat16 1.6e-2, as torch.testing's rtol): a kernel that sums in another order rounds
+// differently, by an ulp of the format.
+Tolerance default_tolerance(const std::vector<std::pair<std::string, at::Tensor>>& want);
+
 std::vector<OutputDifference> outputs_compare(const std::vector<std::pair<std::string, at::Tensor>>& got,
                                               const std::vector<std::pair<std::string, at::Tensor>>& want, double rtol,
                                               double atol);

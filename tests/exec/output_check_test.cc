@@ -55,5 +55,20 @@ TEST(OutputCheck, NanShapeAndNamesAreDifferences) {
   EXPECT_EQ(missing[0].problem, "the model has no output of this name");
 }
 
+TEST(OutputCheck, DefaultsFollowTheLeastPreciseOutput) {
+  Tolerance f32 = default_tolerance(Named{{"y", at::ones({2})}, {"i", at::ones({2}, at::kLong)}});
+  EXPECT_EQ(f32.rtol, 1e-4);
+  EXPECT_EQ(f32.atol, 1e-5);
+  Tolerance bf16 = default_tolerance(Named{{"y", at::ones({2})}, {"z", at::ones({2}, at::kBFloat16)}});
+  EXPECT_EQ(bf16.rtol, 1.6e-2);
+  EXPECT_EQ(default_tolerance(Named{{"h", at::ones({2}, at::kHalf)}}).atol, 1e-3);
+  // One bfloat16 unit in the last place at the scale of 3 (what a channels-last convolution
+  // changes in resnet18 run in bfloat16) passes by bfloat16's defaults only.
+  at::Tensor want = at::tensor({3.0, 0.01}).to(at::kBFloat16);
+  at::Tensor got = at::tensor({3.0, 0.0256}).to(at::kBFloat16);
+  EXPECT_TRUE(outputs_compare(Named{{"y", got}}, Named{{"y", want}}, bf16.rtol, bf16.atol)[0].ok);
+  EXPECT_FALSE(outputs_compare(Named{{"y", got}}, Named{{"y", want}}, f32.rtol, f32.atol)[0].ok);
+}
+
 }  // namespace
 }  // namespace genie

@@ -152,8 +152,10 @@ int main(int argc, char** argv) {
       ->excludes(inputs_opt);
   app.add_option("-o,--outputs", outputs_path, "write the outputs by name (safetensors)");
   app.add_option("--check", check_path, "model (TorchScript, or a torch.export .pt2) to run on the same inputs and device and compare with");
-  app.add_option("--rtol", rtol, "relative tolerance of --check")->default_val(1e-4);
-  app.add_option("--atol", atol, "absolute tolerance of --check")->default_val(1e-5);
+  app.add_option("--rtol", rtol, "relative tolerance of --check (default 1e-4; float16 outputs 1e-3, bfloat16 1.6e-2)");
+  app.add_option("--atol", atol,
+                 "absolute tolerance of --check, times the output's largest magnitude when above 1\n"
+                 "(default 1e-5; float16 outputs 1e-3, bfloat16 1.6e-2)");
   app.add_option("--bench", bench, "time N runs against TorchScript (needs --check)")->check(CLI::NonNegativeNumber);
   app.add_option("--threads", threads, "intra-op threads (default: LibTorch's choice)")->check(CLI::PositiveNumber);
   app.add_option("--format", format, "text or json (a summary for scripts, on stdout)")
@@ -263,6 +265,9 @@ int main(int argc, char** argv) {
       const c10::Device model_device = remote_run ? c10::Device(c10::kCPU) : options.device;
       for (const at::Tensor& t : inputs) model_inputs.push_back(t.to(model_device));
       NamedTensors expected = model->run_eager(model_inputs);
+      const genie::Tolerance defaults = genie::default_tolerance(expected);
+      if (!app.count("--rtol")) rtol = defaults.rtol;
+      if (!app.count("--atol")) atol = defaults.atol;
       nlohmann::json check = {{"model", genie::display_path(check_path)}, {"rtol", rtol}, {"atol", atol},
                               {"outputs", nlohmann::json::array()}};
       for (const genie::OutputDifference& d : genie::outputs_compare(outputs, expected, rtol, atol)) {
