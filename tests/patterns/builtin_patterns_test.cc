@@ -70,7 +70,7 @@ TEST(BuiltinPatterns, AllFilesLoad) {
   for (const auto& p : builtin().patterns) names.push_back(p->name());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names,
-            (std::vector<std::string>{"attention", "conv_bn", "conv_bn_relu", "embedding_lookup", "layer_norm",
+            (std::vector<std::string>{"attention", "conv_bn", "conv_bn_activation", "conv_bn_relu", "embedding_lookup", "layer_norm",
                                       "linear_activation", "matmul_chain", "mlp", "repeated_block", "residual_add"}));
 }
 
@@ -215,6 +215,69 @@ TEST(BuiltinPatterns, AttentionOptionalParts) {
   }
 }
 
+// Swin's shifted windows: q K^T, + relative position bias, reshaped per window, + the shift
+// mask, reshaped back, softmax, V. Without the shift only the bias is added (bound as mask).
+TEST(BuiltinPatterns, AttentionWithPositionBiasAndMask) {
+  for (bool shifted : {false, true}) {
+    GraphMaker g;
+    const std::vector<int64_t> s = {4, 2, 49, 16}, st = {4, 2, 16, 49}, ss = {4, 2, 49, 49}, sw = {1, 4, 2, 49, 49};
+    ValueId q = g.input("q", s), k = g.input("k", s), v = g.input("v", s);
+    ValueId bias = g.input("bias", {1, 2, 49, 49}), shift = g.input("shift", {1, 4, 1, 49, 49});
+    ValueId kt = g.op("aten::transpose.int", {T(k, "self"), A("dim0", int64_t{-2}), A("dim1", int64_t{-1})}, st, "attn");
+    ValueId x = g.binary("aten::matmul", g.op("aten::mul.Scalar", {T(q, "self"), A("other", 0.25)}, s, "attn"), kt, ss,
+                         "attn");
+    x = g.binary("aten::add.Tensor", x, bias, ss, "attn");
+    if (shifted) {
+      x = g.op("aten::view", {T(x, "self"), Ints("size", sw)}, sw, "attn");
+      x = g.binary("aten::add.Tensor", x, shift, sw, "attn");
+      x = g.op("aten::view", {T(x, "self"), Ints("size", ss)}, ss, "attn");
+    }
+    x = g.op("aten::softmax.int", {T(x, "self"), A("dim", int64_t{-1}), A("dtype", std::monostate{})}, ss, "attn");
+    g.output("o", g.binary("aten::matmul", x, v, s, "attn"));
+    auto attention = only(patterns_run(builtin(), g.graph), "attention");
+    ASSERT_EQ(attention.size(), 1u) << shifted;
+    EXPECT_EQ(attention[0].variant, "decomposed");
+    EXPECT_TRUE(testing::has_role(attention[0], "mask"));
+    EXPECT_EQ(testing::has_role(attention[0], "bias"), shifted);
+    EXPECT_EQ(testing::value_of(attention[0], "mask"), shifted ? shift : bias);
+    if (shifted) EXPECT_EQ(testing::value_of(attention[0], "bias"), bias);
+  }
+}
+
+// nn.MultiheadAttention's fused path under no_grad (torchvision's ViT): one operator, q = k = v.
+TEST(BuiltinPatterns, FusedMultiHeadAttention) {
+  GraphMaker g;
+  ValueId x = g.input("x", {1, 17, 64});
+  ValueId w = g.param("attn.in_proj_weight", {192, 64}), b = g.param("attn.in_proj_bias", {192});
+  ValueId pw = g.param("attn.out_proj.weight", {64, 64}), pb = g.param("attn.out_proj.bias", {64});
+  g.output("o", g.op("aten::_native_multi_head_attention",
+                     {T(x, "query"), T(x, "key"), T(x, "value"), A("embed_dim", int64_t{64}), A("num_head", int64_t{4}),
+                      T(w, "qkv_weight"), T(b, "qkv_bias"), T(pw, "proj_weight"), T(pb, "proj_bias"),
+                      A("mask", std::monostate{}), A("need_weights", false), A("average_attn_weights", true),
+                      A("mask_type", std::monostate{})},
+                     {1, 17, 64}, "encoder.layers.0.self_attention"));
+  auto attention = only(patterns_run(builtin(), g.graph), "attention");
+  ASSERT_EQ(attention.size(), 1u);
+  EXPECT_EQ(attention[0].variant, "fused_multi_head");
+  EXPECT_EQ(testing::value_of(attention[0], "q"), x);
+  EXPECT_EQ(testing::value_of(attention[0], "v"), x);
+  EXPECT_EQ(attention[0].scope, "encoder.layers.0.self_attention");
+}
+
+// conv -> bn -> SiLU (EfficientNet) or Hardswish (MobileNetV3): conv_bn_activation, not
+// conv_bn_relu; a ReLU stays conv_bn_relu's alone.
+TEST(BuiltinPatterns, ConvBnOtherActivations) {
+  for (const char* act : {"aten::silu", "aten::hardswish", "aten::relu"}) {
+    GraphMaker g;
+    ValueId x = g.input("x", {1, 3, 8, 8});
+    ValueId y = g.batch_norm(g.conv(x, "c", 4, {1, 4, 8, 8}), "bn");
+    g.output("y", g.unary(act, y, {1, 4, 8, 8}, "act"));
+    auto matches = patterns_run(builtin(), g.graph);
+    const bool relu = std::string(act) == "aten::relu";
+    EXPECT_EQ(counts(matches), expected({{"conv_bn", 1}, {relu ? "conv_bn_relu" : "conv_bn_activation", 1}})) << act;
+  }
+}
+
 TEST(BuiltinPatterns, LayerNormVariants) {
   GraphMaker g;
   const std::vector<int64_t> s = {2, 8}, r = {2, 1};
@@ -311,12 +374,12 @@ TEST(BuiltinPatterns, SummaryTable) {
   Graph g = resnet_like();
   auto matches = patterns_run(builtin(), g);
   std::string text = matches_summary(matches, pattern_counts(matches), "resnet_like.json", g.nodes.size());
-  EXPECT_NE(text.find("resnet_like.json: 19 nodes, 11 matches of 10 patterns\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("conv_bn_relu           3  (top), layer1.0, layer1.1\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("conv_bn                6  (top), layer1.0 (x2), layer1.1 (x2), layer1.1.downsample\n"),
+  EXPECT_NE(text.find("resnet_like.json: 19 nodes, 11 matches of 11 patterns\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("conv_bn_relu            3  (top), layer1.0, layer1.1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("conv_bn                 6  (top), layer1.0 (x2), layer1.1 (x2), layer1.1.downsample\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("attention              0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("attention               0\n"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -51,7 +51,7 @@ expect 0 '\{"name": "mlp", "source": "[^"]*linear.json", "matches": 1\}' -- "$ml
 expect 0 '"pattern": "linear_activation", "anchor": 1, "confidence": 1.0, "scope": "", "roles": \{"linear": \[0\], "activation": \[1\]\}' -- "$mlp"
 expect 0 'linear_activation +1  \(top\)' -- "$mlp" --format text
 (cd "$src/testdata/graphs" && "$tool" tiny_mlp.json --format text) >"$work/relative.txt"
-grep -q '^tiny_mlp.json: 3 nodes, 2 matches of 10 patterns' "$work/relative.txt" && passed=$((passed + 1)) ||
+grep -q '^tiny_mlp.json: 3 nodes, 2 matches of 11 patterns' "$work/relative.txt" && passed=$((passed + 1)) ||
   fail "text summary header: $(head -1 "$work/relative.txt")"
 expect 0 '"graph": "<stdin>"' -- - <"$mlp"
 "$tool" "$mlp" --only mlp >"$work/only.json"
@@ -72,7 +72,7 @@ expect 6 '"matches": \[\]' -- "$mlp" --only conv_bn
 [[ $? == 6 && -s "$work/none.json" ]] && passed=$((passed + 1)) || fail "exit 6 must still write the output file"
 
 # --list
-expect 0 '^attention +.*attention.json \(variants: fused, decomposed\)$' -- --list
+expect 0 '^attention +.*attention.json \(variants: fused, fused_multi_head, decomposed\)$' -- --list
 expect 0 '^repeated_block +<plugin>$' -- --list
 expect 0 '"name": "layer_norm", "source": "[^"]*normalization.json", "variants": \["fused", "decomposed", "var_mean"\]' -- --list --format json
 
@@ -129,7 +129,7 @@ GENIE_PATTERNS_DIR=$work/mine expect 0 'relu_after_linear +1' -- "$mlp" --format
 # --annotate: a valid graph, matches on its nodes; -o FILE says what it wrote.
 expect 0 '"matches": \[\{"match": 0, "pattern": "linear_activation", "role": "linear"\}' -- "$mlp" --annotate
 "$tool" "$mlp" --annotate -o "$work/annotated.json" 2>"$work/stderr"
-grep -q '^genie-patterns: 2 matches of 10 patterns -> ' "$work/stderr" && passed=$((passed + 1)) || fail "summary line: $(cat "$work/stderr")"
+grep -q '^genie-patterns: 2 matches of 11 patterns -> ' "$work/stderr" && passed=$((passed + 1)) || fail "summary line: $(cat "$work/stderr")"
 check "annotated graph is valid" "$graph_tool" "$work/annotated.json"
 cp "$work/annotated.json" "$out/tiny_mlp.annotated.json"  # for the schema check
 "$tool" "$work/annotated.json" --annotate | cmp -s - "$work/annotated.json" && passed=$((passed + 1)) ||
