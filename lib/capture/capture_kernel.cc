@@ -12,6 +12,7 @@
 #include <torch/library.h>
 
 #include "capture/graph_builder.h"
+#include "capture/kernel_registration.h"
 #include "capture/lazy_tensor.h"
 #include "exec/aten_types.h"
 #include "support/error.h"
@@ -539,29 +540,12 @@ bool kept_whole(const c10::OperatorName& name) {
 }
 
 size_t register_capture_kernels() {
-  static std::vector<std::unique_ptr<torch::Library>> libraries;
-  static std::unordered_map<std::string, torch::Library*> by_namespace;
-  auto& dispatcher = c10::Dispatcher::singleton();
-  size_t count = 0;
-  for (const c10::OperatorName& name : dispatcher.getAllOpNames()) {
-    auto op = dispatcher.findOp(name);
-    if (!op || op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1)) continue;
-    if (!op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutograd) &&
-        !op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutogradNonFunctional) &&
-        !kept_whole(name))
-      continue;
-    std::string ns = name.name.substr(0, name.name.find("::"));
-    torch::Library*& lib = by_namespace[ns];
-    if (!lib) {
-      libraries.push_back(std::make_unique<torch::Library>(torch::Library::IMPL, ns, c10::DispatchKey::PrivateUse1,
-                                                           __FILE__, __LINE__));
-      lib = libraries.back().get();
-    }
-    std::string qualified = name.overload_name.empty() ? name.name : name.name + "." + name.overload_name;
-    lib->impl(qualified.c_str(), torch::CppFunction::makeFromBoxedFunction<&capture_kernel>());
-    ++count;
-  }
-  return count;
+  return register_kernel_where<&capture_kernel>(c10::DispatchKey::PrivateUse1, [](const c10::OperatorHandle& op) {
+    return !op.hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1) &&
+           (op.hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutograd) ||
+            op.hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutogradNonFunctional) ||
+            kept_whole(op.operator_name()));
+  });
 }
 
 ShapeCacheStats shape_cache_stats() {

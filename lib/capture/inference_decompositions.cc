@@ -1,12 +1,6 @@
 #include "capture/inference_decompositions.h"
 
-#include <memory>
-#include <string>
-#include <unordered_map>
-#include <vector>
-
-#include <ATen/core/dispatch/Dispatcher.h>
-#include <torch/library.h>
+#include "capture/kernel_registration.h"
 
 namespace genie {
 namespace {
@@ -28,27 +22,10 @@ void decompose(const c10::OperatorHandle& op, c10::DispatchKeySet keys, torch::j
 }  // namespace
 
 size_t register_inference_decompositions() {
-  static std::vector<std::unique_ptr<torch::Library>> libraries;
-  static std::unordered_map<std::string, torch::Library*> by_namespace;
-  auto& dispatcher = c10::Dispatcher::singleton();
-  size_t count = 0;
-  for (const c10::OperatorName& name : dispatcher.getAllOpNames()) {
-    auto op = dispatcher.findOp(name);
-    if (!op || !op->hasKernelForDispatchKey(c10::DispatchKey::CompositeImplicitAutograd) ||
-        op->hasKernelForDispatchKey(c10::DispatchKey::Functionalize) || !writes_into_an_argument(op->schema()))
-      continue;
-    std::string ns = name.name.substr(0, name.name.find("::"));
-    torch::Library*& lib = by_namespace[ns];
-    if (!lib) {
-      libraries.push_back(std::make_unique<torch::Library>(torch::Library::IMPL, ns, c10::DispatchKey::Functionalize,
-                                                           __FILE__, __LINE__));
-      lib = libraries.back().get();
-    }
-    std::string qualified = name.overload_name.empty() ? name.name : name.name + "." + name.overload_name;
-    lib->impl(qualified.c_str(), torch::CppFunction::makeFromBoxedFunction<&decompose>());
-    ++count;
-  }
-  return count;
+  return register_kernel_where<&decompose>(c10::DispatchKey::Functionalize, [](const c10::OperatorHandle& op) {
+    return op.hasKernelForDispatchKey(c10::DispatchKey::CompositeImplicitAutograd) &&
+           !op.hasKernelForDispatchKey(c10::DispatchKey::Functionalize) && writes_into_an_argument(op.schema());
+  });
 }
 
 }  // namespace genie

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <map>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include "exec/aten_types.h"
 #include "graph/tensor_type.h"
@@ -36,14 +36,15 @@ std::vector<OutputDifference> outputs_compare(const std::vector<std::pair<std::s
       d.problem = "shape differs: graph " + tensor_type_spec(tensor_type_of(g)) + ", model " +
                   tensor_type_spec(tensor_type_of(it->second));
     } else {
+      // Tensor methods only: this file needs no more of ATen than the Tensor class.
       at::Tensor a = g.to(at::kDouble).cpu(), b = it->second.to(at::kDouble).cpu();
-      at::Tensor abs = (a - b).abs();
+      at::Tensor abs = a.sub(b).abs();
       if (abs.numel() > 0) {
         at::Tensor magnitude = b.abs();
         d.scale = std::max(1.0, magnitude.max().item<double>());
         d.max_abs = abs.max().item<double>();
-        d.max_rel = (abs / magnitude.clamp_min(1e-12)).max().item<double>();
-        d.ok = (abs <= atol * d.scale + rtol * magnitude).all().item<bool>() && !a.isnan().any().item<bool>();
+        d.max_rel = abs.div(magnitude.clamp_min(1e-12)).max().item<double>();
+        d.ok = abs.le(magnitude.mul(rtol).add(atol * d.scale)).all().item<bool>() && !a.isnan().any().item<bool>();
       }
     }
     diffs.push_back(d);
