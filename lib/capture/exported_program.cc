@@ -52,14 +52,14 @@ std::string bare_symbol(const std::string& expr) {
   return end == std::string::npos ? std::string() : expr.substr(prefix.size(), end - prefix.size());
 }
 
-struct TensorMeta {
+struct ExportedTensorMeta {
   c10::ScalarType dtype;
   std::vector<int64_t> sizes, strides;
   int64_t storage_offset = 0;
 };
 
-TensorMeta tensor_meta(const json& meta, const std::string& what, const std::string& path) {
-  TensorMeta m;
+ExportedTensorMeta tensor_meta(const json& meta, const std::string& what, const std::string& path) {
+  ExportedTensorMeta m;
   m.dtype = export_scalar_type(member(meta, "dtype", what, path).get<int>());
   for (const json& s : member(meta, "sizes", what, path)) m.sizes.push_back(sym_int_example(s, path));
   for (const json& s : member(meta, "strides", what, path)) m.strides.push_back(sym_int_example(s, path));
@@ -92,7 +92,7 @@ class PayloadReader {
     if (entry.value("use_pickle", false))
       fail(ErrorKind::kUnsupported, path_ + ": tensor \"" + name + "\" is stored pickled (a tensor subclass); Genie reads plain tensors");
     const std::string record = folder_ + member(entry, "path_name", name, path_).get<std::string>();
-    TensorMeta meta = tensor_meta(member(entry, "tensor_meta", name, path_), name, path_);
+    ExportedTensorMeta meta = tensor_meta(member(entry, "tensor_meta", name, path_), name, path_);
     auto& storage = storages_[record];
     if (!storage) {
       if (!reader_.hasRecord(record)) bad(path_, "tensor \"" + name + "\": record " + record + " is missing");

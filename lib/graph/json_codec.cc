@@ -215,21 +215,6 @@ struct Path {
   }
 };
 
-std::string describe(const json& j) {
-  switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return j.get<bool>() ? "true" : "false";
-    case json::value_t::string: {
-      std::string s = j.get<std::string>();
-      if (s.size() > 40) s = s.substr(0, 37) + "...";
-      return "the string " + json(s).dump(-1, ' ', false, json::error_handler_t::replace);
-    }
-    case json::value_t::array: return "an array of " + std::to_string(j.size());
-    case json::value_t::object: return "an object";
-    default: return j.dump();  // numbers
-  }
-}
-
 class Reader {
  public:
   explicit Reader(bool strict) : strict_(strict) {}
@@ -238,7 +223,7 @@ class Reader {
     fail(ErrorKind::kBadInput, at.pointer() + ": " + what);
   }
   [[noreturn]] void expected(const Path& at, const std::string& what, const json& found) const {
-    error(at, "expected " + what + ", found " + describe(found));
+    error(at, "expected " + what + ", found " + json_describe(found));
   }
 
   const json& object(const json& j, const Path& at) const {
@@ -406,7 +391,7 @@ class Reader {
     known_keys(j, at, {"id", "dtype", "shape", "strides", "residency"});
     if (integer(required(j, at, "id"), at / "id") != int64_t(index))
       error(at / "id", "expected " + std::to_string(index) + " (ids are positions in \"values\"), found " +
-                           describe(j["id"]));
+                           json_describe(j["id"]));
     Value v;
     v.type.dtype = dtype(required(j, at, "dtype"), at / "dtype");
     v.type.shape = integers(required(j, at, "shape"), at / "shape");
@@ -423,7 +408,7 @@ class Reader {
     known_keys(j, at, {"id", "op", "overload", "scope", "module_type", "inputs", "outputs", "annotations"});
     if (integer(required(j, at, "id"), at / "id") != int64_t(index))
       error(at / "id", "expected " + std::to_string(index) + " (ids are positions in \"nodes\"), found " +
-                           describe(j["id"]));
+                           json_describe(j["id"]));
     Node n;
     n.op = string(required(j, at, "op"), at / "op");
     if (auto it = j.find("overload"); it != j.end()) n.overload = string(*it, at / "overload");

@@ -12,27 +12,12 @@ namespace {
 // Ordered: roles keep the pattern's order, as genie-patterns wrote them.
 using Json = nlohmann::ordered_json;
 
-std::string describe(const Json& j) {
-  switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return j.get<bool>() ? "true" : "false";
-    case Json::value_t::string: {
-      std::string s = j.get<std::string>();
-      if (s.size() > 40) s = s.substr(0, 37) + "...";
-      return "the string " + Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
-    }
-    case Json::value_t::array: return "an array of " + std::to_string(j.size());
-    case Json::value_t::object: return "an object";
-    default: return j.dump();
-  }
-}
-
 class MatchReader {
  public:
   MatchReader(const Graph& graph, bool strict) : graph_(graph), strict_(strict) {}
 
   [[noreturn]] void expected(const std::string& at, const std::string& what, const Json& found) const {
-    fail(ErrorKind::kBadInput, at + ": expected " + what + ", found " + describe(found));
+    fail(ErrorKind::kBadInput, at + ": expected " + what + ", found " + json_describe(found));
   }
   const Json& required(const Json& obj, const std::string& at, const char* key) const {
     auto it = obj.find(key);

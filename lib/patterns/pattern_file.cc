@@ -45,26 +45,6 @@ std::string at_index(const std::string& at, size_t i) {
   return at + "/" + std::to_string(i);
 }
 
-std::string describe(const Json& j) {
-  switch (j.type()) {
-    case Json::value_t::null:
-      return "null";
-    case Json::value_t::boolean:
-      return j.get<bool>() ? "true" : "false";
-    case Json::value_t::string: {
-      std::string s = j.get<std::string>();
-      if (s.size() > 40) s = s.substr(0, 37) + "...";
-      return "the string " + Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
-    }
-    case Json::value_t::array:
-      return "an array of " + std::to_string(j.size());
-    case Json::value_t::object:
-      return "an object";
-    default:
-      return j.dump();
-  }
-}
-
 bool is_identifier(const std::string& s) {
   if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
   for (char c : s)
@@ -103,7 +83,7 @@ class Reader {
     fail(ErrorKind::kBadInput, source_ + ": " + (at.empty() ? "/" : at) + ": " + what);
   }
   [[noreturn]] void expected(const std::string& at, const std::string& what, const Json& found) const {
-    error(at, "expected " + what + ", found " + describe(found));
+    error(at, "expected " + what + ", found " + json_describe(found));
   }
 
   const Json& object(const Json& j, const std::string& at) const {

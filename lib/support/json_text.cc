@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "support/error.h"
 
 namespace genie {
@@ -25,7 +27,26 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
   return len;
 }
 
+template <typename Json>
+std::string describe(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::boolean: return j.template get<bool>() ? "true" : "false";
+    case Json::value_t::string: {
+      std::string s = j.template get<std::string>();
+      if (s.size() > 40) s = s.substr(0, 37) + "...";
+      return "the string " + Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+    case Json::value_t::array: return "an array of " + std::to_string(j.size());
+    case Json::value_t::object: return "an object";
+    default: return j.dump();  // numbers
+  }
+}
+
 }  // namespace
+
+std::string json_describe(const nlohmann::json& j) { return describe(j); }
+std::string json_describe(const nlohmann::ordered_json& j) { return describe(j); }
 
 void json_append_string(std::string& out, std::string_view s) {
   static const char* kHex = "0123456789abcdef";

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace genie {
 
 // Appends `s` as a JSON string literal (quotes included). Throws Error(kBadInput) if `s`
@@ -17,6 +19,11 @@ void json_append_int(std::string& out, int64_t v);
 // Shortest text that reads back to the same double; always has a '.', 'e' or is one of
 // the strings "inf", "-inf", "nan" (JSON has no literal for those).
 void json_append_double(std::string& out, double v);
+
+// How a reader's error names a value it did not expect: "null", "true", "the string
+// \"abc\"" (cut at 40 characters), "an array of 3", "an object", or the number.
+std::string json_describe(const nlohmann::json& j);
+std::string json_describe(const nlohmann::ordered_json& j);
 
 // A JSON parser's message without its prefix: "[json.exception.parse_error.101] parse error
 // at line 3, column 5: syntax error ..." -> "line 3, column 5: syntax error ...".
