@@ -214,8 +214,7 @@ struct Server::Impl {
   Message on_put_part(PutPart& part, std::optional<PartialUpload>& pending) {
     check_upload(part.kind, part.total);
     if (part.offset == 0) {
-      pending.reset();
-      pending.emplace(parts_held, part.kind, part.digest, part.total);
+      pending.emplace(parts_held, part.kind, part.digest, part.total);  // ends any earlier one
     } else if (!pending || pending->digest != part.digest || pending->kind != part.kind ||
                pending->total != part.total || pending->received != part.offset) {
       const std::string expected = pending ? std::to_string(pending->received) : std::string("0");

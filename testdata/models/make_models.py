@@ -114,40 +114,32 @@ def main() -> int:
     manifest = {}
     for name in args.only or list(MODELS) + list(ZOO):
         torch.manual_seed(0)
-        if name in ZOO:
-            make, no_grad, scoped = ZOO[name]
-            model, inputs = make()
-            model.eval()
-            with torch.set_grad_enabled(not no_grad):
-                traced = torch.jit.trace(model, tuple(inputs), check_trace=False)
-            traced.save(os.path.join(args.out_dir, f"{name}.traced.pt"))
-            save_file({f"input{i}": t.contiguous() for i, t in enumerate(inputs)},
-                      os.path.join(args.out_dir, f"{name}.inputs.safetensors"))
-            manifest[name] = {"inputs": [spec(t) for t in inputs], "files": {"traced": f"{name}.traced.pt"},
-                              "scoped_at_least": scoped}
-            print(f"{name}: traced")
-            continue
-        model, inputs = MODELS[name]()
-        model.eval()
+        zoo = name in ZOO
         # The 2-layer BERT's root prepares the attention mask in 12 of its 64 nodes (docs/capture.md).
-        entry = {"inputs": [spec(t) for t in inputs], "files": {}, "scoped_at_least": 0.8 if name == "bert" else 0.9}
-        # Traced with autograd on: under no_grad, TransformerEncoder takes its fused fast
-        # path (one aten::_transformer_encoder_layer_fwd per layer) and the graph would hide
-        # attention; the slow path is the same math, decomposed.
-        traced = torch.jit.trace(model, tuple(inputs), check_trace=False)
+        make, trace_no_grad, scoped = ZOO[name] if zoo else (MODELS[name], False, 0.8 if name == "bert" else 0.9)
+        model, inputs = make()
+        model.eval()
+        entry = {"inputs": [spec(t) for t in inputs], "files": {}, "scoped_at_least": scoped}
+        # Traced with autograd on (but the zoo's no_grad ones): under no_grad, TransformerEncoder
+        # takes its fused fast path (one aten::_transformer_encoder_layer_fwd per layer) and the
+        # graph would hide attention; the slow path is the same math, decomposed.
+        with torch.set_grad_enabled(not trace_no_grad):
+            traced = torch.jit.trace(model, tuple(inputs), check_trace=False)
         with torch.no_grad():
             traced.save(os.path.join(args.out_dir, f"{name}.traced.pt"))
             entry["files"]["traced"] = f"{name}.traced.pt"
-            try:
-                scripted = torch.jit.script(model)
-                scripted.save(os.path.join(args.out_dir, f"{name}.scripted.pt"))
-                entry["files"]["scripted"] = f"{name}.scripted.pt"
-            except Exception as e:  # noqa: BLE001 - scripting many HF models fails; say why
-                entry["script_error"] = str(e).strip().splitlines()[0][:200]
+            if not zoo:  # the zoo is traced only
+                try:
+                    scripted = torch.jit.script(model)
+                    scripted.save(os.path.join(args.out_dir, f"{name}.scripted.pt"))
+                    entry["files"]["scripted"] = f"{name}.scripted.pt"
+                except Exception as e:  # noqa: BLE001 - scripting many HF models fails; say why
+                    entry["script_error"] = str(e).strip().splitlines()[0][:200]
         # Export records TransformerEncoder's decomposed path (linear, scaled_dot_product_attention,
         # layer_norm), as the trace above does, never the fused _transformer_encoder_layer_fwd.
-        torch.export.save(export(model, inputs), os.path.join(args.out_dir, f"{name}.pt2"))
-        entry["files"]["exported"] = f"{name}.pt2"
+        if not zoo:
+            torch.export.save(export(model, inputs), os.path.join(args.out_dir, f"{name}.pt2"))
+            entry["files"]["exported"] = f"{name}.pt2"
         if name == "resnet18":
             # Exported at batch 2: export specialises a dimension whose example size is 1 and
             # then refuses to make it dynamic. The range includes 1, so the batch-1 inputs fit.
