@@ -407,6 +407,37 @@ int written_argument(const c10::FunctionSchema& schema, size_t return_index) {
   return -1;
 }
 
+// How a call may share memory with its arguments, from its schema's alias annotations.
+struct Aliasing {
+  int written = -1;           // the argument its first result writes and returns (in-place, out=)
+  bool writes_others = false;  // it writes an argument it does not return first
+  bool is_view = false;        // a result shares an argument's memory without writing it
+};
+
+Aliasing aliasing_of(const c10::FunctionSchema& schema) {
+  Aliasing a;
+  if (!schema.returns().empty()) a.written = written_argument(schema, 0);
+  for (size_t i = 0; i < schema.arguments().size(); ++i) {
+    const c10::AliasInfo* info = schema.arguments()[i].alias_info();
+    if (info && info->isWrite() && static_cast<int>(i) != a.written) a.writes_others = true;
+  }
+  for (const c10::Argument& r : schema.returns())
+    if (r.alias_info() && !r.alias_info()->isWrite()) a.is_view = true;
+  return a;
+}
+
+// The copying form of a view operator (aten::view -> aten::view_copy), as functionalization
+// records it: the graph holds values, not aliases.
+std::optional<c10::OperatorHandle> copying_twin(const c10::FunctionSchema& schema) {
+  return c10::Dispatcher::singleton().findSchema({schema.name() + "_copy", schema.overload_name()});
+}
+
+// Without functionalization, a call the rebinding of in-place results cannot record exactly.
+[[noreturn]] void needs_functionalization(GraphBuilder& graph, const c10::OperatorHandle& op, const std::string& why) {
+  graph.note_functionalization_needed();
+  unsupported(op, why + " (capture with functionalization)");
+}
+
 }  // namespace
 
 void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::jit::Stack* stack) {
@@ -425,17 +456,36 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
     }
 
     // In-place operators are recorded as their functional twin, and the written tensor is
-    // pointed at the result (the graph stays pure dataflow).
-    const int written = schema.returns().empty() ? -1 : written_argument(schema, 0);
-    const bool in_place = written >= 0;
+    // pointed at the result (the graph stays pure dataflow). Under functionalization they
+    // arrive functional already, except inside decompositions that run below it. Without it,
+    // views are recorded as their copying twins and marked, so that a write that would have
+    // to reach another tensor's memory is caught.
+    const Aliasing aliasing = aliasing_of(schema);
+    const bool in_place = aliasing.written >= 0;
+    const bool tracked = !graph.functionalize();
     std::optional<c10::OperatorHandle> twin;
+    if (tracked && aliasing.writes_others) needs_functionalization(graph, op, "it writes into an argument it does not return");
     if (in_place) {
       twin = functional_twin(schema);
-      if (!twin || written != 0)
+      if (!twin || aliasing.written != 0) {
+        if (tracked) needs_functionalization(graph, op, "it writes into its arguments and has no functional form");
         unsupported(op, "it writes into its arguments and has no functional form; capture it under "
                         "functionalization (tensors from genie's API are)");
+      }
+      if (tracked && lazy_impl(args[0].toTensor())->aliased())
+        needs_functionalization(graph, op, "it writes into a tensor that shares memory with another");
+      // A view's in-place form (detach_) is recorded as the view's copying form.
+      if (tracked && aliasing_of(twin->schema()).is_view) {
+        twin = copying_twin(twin->schema());
+        if (!twin) needs_functionalization(graph, op, "its functional form returns a view and has no copying form");
+      }
+    } else if (tracked && aliasing.is_view) {
+      twin = copying_twin(schema);
+      if (!twin) needs_functionalization(graph, op, "it returns a view and has no copying form");
+      for (const IValue& v : args)
+        if (v.isTensor() && is_lazy(v.toTensor())) lazy_impl(v.toTensor())->mark_aliased();
     }
-    const c10::OperatorHandle& recorded = in_place ? *twin : op;
+    const c10::OperatorHandle& recorded = twin ? *twin : op;
 
     // Output types: cache, else Meta execution, else real execution.
     ShapeCache& cache = shape_cache();
@@ -490,7 +540,8 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
 
     std::vector<IValue> outputs;
     outputs.reserve(meta->size());
-    const bool wrap = !c10::impl::tls_is_dispatch_key_excluded(c10::DispatchKey::Functionalize);
+    const bool wrap = graph.functionalize() && !c10::impl::tls_is_dispatch_key_excluded(c10::DispatchKey::Functionalize);
+    const bool view_result = tracked && aliasing.is_view;
     for (size_t r = 0; r < meta->size(); ++r) {
       const ReturnMeta& rm = (*meta)[r];
       if (rm.absent) {
@@ -512,6 +563,7 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
           graph.remember(v, rm.is_list ? real_results[r].toTensorVector()[k] : real_results[r].toTensor());
         if (in_place) continue;
         at::Tensor t = graph.make_lazy(v, tm.dtype, tm.sizes, tm.strides);
+        if (view_result) lazy_impl(t)->mark_aliased();
         tensors.push_back(wrap ? at::functionalization::impl::to_functional_tensor(t) : t);
       }
       node.outputs.push_back(std::move(out));

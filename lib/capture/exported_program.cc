@@ -359,6 +359,10 @@ ExportedProgram exported_program_read(const std::string& path) {
         std::string name = "aten::" + rest.substr(0, dot);
         std::string overload = dot == std::string::npos ? "" : rest.substr(dot + 1);
         if (overload == "default") overload.clear();
+        // Export copies a lifted constant with lift_fresh_copy, which functionalization runs
+        // as clone: so does this reader, so that the graph is the same however it is captured
+        // (model_capture.h). Its one argument, self, is clone's first.
+        if (name == "aten::lift_fresh_copy" && overload.empty()) name = "aten::clone";
         n.op = c10::Dispatcher::singleton().findSchema({name, overload});
         if (!n.op)
           fail(ErrorKind::kUnsupported, path + ": operator " + name + (overload.empty() ? "" : "." + overload) +

@@ -72,9 +72,11 @@ void check_real(const at::Tensor& real, const std::string& what) {
   if (real.layout() != c10::kStrided) fail(ErrorKind::kUnsupported, what + ": only dense (strided) tensors can enter a graph");
 }
 
-at::Tensor wrap_for_user(const at::Tensor& lazy) { return at::functionalization::impl::to_functional_tensor(lazy); }
-
 }  // namespace
+
+at::Tensor GraphBuilder::wrap_for_user(const at::Tensor& lazy) const {
+  return functionalize_ ? at::functionalization::impl::to_functional_tensor(lazy) : lazy;
+}
 
 at::Tensor GraphBuilder::add_input(const at::Tensor& real, const std::string& name) {
   check_real(real, "input \"" + name + "\"");

@@ -43,6 +43,17 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
   // Moves the graph out; the builder must record nothing after this.
   Graph take_graph() { return std::move(graph_); }
 
+  // Whether tensors entering the graph are wrapped for functionalization (the default): then
+  // writes through views are recorded exactly, at the cost of a wrapper per tensor. Off, a
+  // capture is faster: in-place operators still work, by pointing the tensor at the new
+  // value, but an operator that writes into a view or a viewed tensor (or into an argument
+  // other than its first) fails and sets functionalization_needed(), so that the caller can
+  // capture again with it on. Set before any tensor enters the graph.
+  void set_functionalize(bool on) { functionalize_ = on; }
+  bool functionalize() const { return functionalize_; }
+  bool functionalization_needed() const { return functionalization_needed_; }
+  void note_functionalization_needed() { functionalization_needed_ = true; }
+
   // A real tensor enters the graph as a named input (supplied on every run) or a named
   // parameter/buffer/constant (stored in the weights file). The data is not copied: the
   // builder keeps a reference, for materialisation and for writing weights. Returns the
@@ -84,6 +95,8 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
   void note_materialization(ValueId value, const std::string& op);
 
  private:
+  at::Tensor wrap_for_user(const at::Tensor& lazy) const;
+
   ExecOptions options_;
   Graph graph_;
   std::vector<at::Tensor> real_;  // by ValueId: inputs, stored values, materialised values
@@ -91,6 +104,8 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
   size_t constant_count_ = 0;
   std::function<void(Node&)> annotator_;
   std::shared_ptr<RemoteBacking> remote_;
+  bool functionalize_ = true;
+  bool functionalization_needed_ = false;
 };
 
 // A fresh graph for this thread while the scope lives (scopes nest).

@@ -26,6 +26,8 @@ c10::intrusive_ptr<c10::TensorImpl> LazyTensorImpl::shallow_copy_and_detach(
     const c10::VariableVersion& version_counter, bool allow_tensor_metadata_change) const {
   auto copy = c10::make_intrusive<LazyTensorImpl>(graph_, value_, c10::typeMetaToScalarType(dtype()), sizes(), strides(), device());
   copy_tensor_metadata(this, copy.get(), version_counter, allow_tensor_metadata_change);
+  copy->mark_aliased();
+  mark_aliased();
   return copy;
 }
 
@@ -33,6 +35,8 @@ c10::intrusive_ptr<c10::TensorImpl> LazyTensorImpl::shallow_copy_and_detach(
     c10::VariableVersion&& version_counter, bool allow_tensor_metadata_change) const {
   auto copy = c10::make_intrusive<LazyTensorImpl>(graph_, value_, c10::typeMetaToScalarType(dtype()), sizes(), strides(), device());
   copy_tensor_metadata(this, copy.get(), std::move(version_counter), allow_tensor_metadata_change);
+  copy->mark_aliased();
+  mark_aliased();
   return copy;
 }
 
@@ -42,6 +46,8 @@ void LazyTensorImpl::shallow_copy_from(const c10::intrusive_ptr<c10::TensorImpl>
   copy_tensor_metadata(other, this, version_counter(), allow_tensor_metadata_change());
   graph_ = other->graph_;
   value_ = other->value_;
+  aliased_ = true;
+  other->mark_aliased();
 }
 
 LazyTensorImpl* lazy_impl(const at::Tensor& t) {

@@ -23,6 +23,11 @@ class LazyTensorImpl final : public c10::TensorImpl {
   ValueId value() const { return value_; }
   // Points the tensor at a new value: how an in-place operator is recorded functionally.
   void rebind(ValueId value) { value_ = value; }
+  // Whether another tensor may share this one's memory (a view of it, or one it is a view
+  // of): a write into it then cannot be recorded by rebinding alone. Only tracked while the
+  // graph is captured without functionalization (GraphBuilder::set_functionalize).
+  bool aliased() const { return aliased_; }
+  void mark_aliased() const { aliased_ = true; }
 
   c10::intrusive_ptr<c10::TensorImpl> shallow_copy_and_detach(const c10::VariableVersion& version_counter,
                                                               bool allow_tensor_metadata_change) const override;
@@ -35,6 +40,7 @@ class LazyTensorImpl final : public c10::TensorImpl {
 
   std::shared_ptr<GraphBuilder> graph_;
   ValueId value_;
+  mutable bool aliased_ = false;  // set from const paths: a shallow copy aliases its source
 };
 
 // The LazyTensorImpl behind `t`, looking through a functionalization wrapper; nullptr for

@@ -286,7 +286,53 @@ std::unique_ptr<ModelFrontEnd> model_open(const std::string& path, const std::st
   return std::make_unique<TorchScriptModel>(std::move(module), method);
 }
 
-CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>& inputs, const ExecOptions& options) {
+namespace {
+
+// One capture; nullopt when it was made without functionalization and the model needs it.
+std::optional<CapturedModel> capture_once(ModelFrontEnd& model, const std::vector<at::Tensor>& inputs,
+                                          const ExecOptions& options, bool functionalize) {
+  const std::vector<std::string> names = model.input_names();
+  c10::InferenceMode inference;  // capture records no autograd history
+  CaptureScope scope(options);
+  GraphBuilder& builder = scope.builder();
+  builder.set_functionalize(functionalize);
+  std::vector<at::Tensor> lazy;
+  for (size_t i = 0; i < inputs.size(); ++i) lazy.push_back(builder.add_input(inputs[i], names[i]));
+  std::vector<std::pair<std::string, at::Tensor>> outputs;
+  try {
+    outputs = model.run(builder, lazy);
+  } catch (const c10::Error& e) {
+    if (builder.functionalization_needed()) return std::nullopt;
+    fail(ErrorKind::kRuntime, "the model failed on the given inputs: " + error_summary(e.what_without_backtrace()));
+  } catch (const Error&) {
+    if (builder.functionalization_needed()) return std::nullopt;
+    throw;
+  } catch (const std::exception& e) {
+    if (builder.functionalization_needed()) return std::nullopt;
+    fail(ErrorKind::kRuntime, "the model failed on the given inputs: " + error_summary(e.what()));
+  }
+  if (outputs.empty()) fail(ErrorKind::kRuntime, "the model returned no tensor");
+  for (const auto& [name, tensor] : outputs) {
+    if (!is_lazy(tensor)) fail(ErrorKind::kRuntime, "output \"" + name + "\" does not depend on the graph");
+    builder.add_output(name, tensor);
+  }
+  CapturedModel result;
+  result.functionalized = functionalize;
+  for (const NamedValue& p : builder.graph().parameters) {
+    at::Tensor t = builder.stored_tensor(p.value);
+    result.weights.emplace_back(p.name, t.device().is_cpu() && t.is_contiguous() ? t : t.cpu().contiguous());
+  }
+  result.graph = builder.take_graph();
+  model.annotate(result.graph);
+  result.graph.annotations["producer"] = "genie-capture";
+  result.graph.annotations["source_format"] = model.format();
+  return result;
+}
+
+}  // namespace
+
+CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>& inputs, const ExecOptions& options,
+                            Functionalization functionalization) {
   const std::vector<std::string> names = model.input_names();
   const size_t required = model.required_inputs();
   if (inputs.size() < required || inputs.size() > names.size()) {
@@ -297,36 +343,12 @@ CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>&
     fail(ErrorKind::kUsage, "the model takes " + count + " input" + (names.size() == 1 ? "" : "s") + " (" + list +
                                 "), " + std::to_string(inputs.size()) + " given");
   }
-  c10::InferenceMode inference;  // capture records no autograd history
-  CaptureScope scope(options);
-  GraphBuilder& builder = scope.builder();
-  std::vector<at::Tensor> lazy;
-  for (size_t i = 0; i < inputs.size(); ++i) lazy.push_back(builder.add_input(inputs[i], names[i]));
-  std::vector<std::pair<std::string, at::Tensor>> outputs;
-  try {
-    outputs = model.run(builder, lazy);
-  } catch (const c10::Error& e) {
-    fail(ErrorKind::kRuntime, "the model failed on the given inputs: " + error_summary(e.what_without_backtrace()));
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    fail(ErrorKind::kRuntime, "the model failed on the given inputs: " + error_summary(e.what()));
-  }
-  if (outputs.empty()) fail(ErrorKind::kRuntime, "the model returned no tensor");
-  for (const auto& [name, tensor] : outputs) {
-    if (!is_lazy(tensor)) fail(ErrorKind::kRuntime, "output \"" + name + "\" does not depend on the graph");
-    builder.add_output(name, tensor);
-  }
-  CapturedModel result;
-  for (const NamedValue& p : builder.graph().parameters) {
-    at::Tensor t = builder.stored_tensor(p.value);
-    result.weights.emplace_back(p.name, t.device().is_cpu() && t.is_contiguous() ? t : t.cpu().contiguous());
-  }
-  result.graph = builder.take_graph();
-  model.annotate(result.graph);
-  result.graph.annotations["producer"] = "genie-capture";
-  result.graph.annotations["source_format"] = model.format();
-  return result;
+  // Most models never write through a view: they are captured without functionalization's
+  // wrappers, which cost a quarter of a capture. One that does is caught at that write and
+  // captured again with them (the model is left as it was either way).
+  if (functionalization == Functionalization::kWhenNeeded)
+    if (std::optional<CapturedModel> fast = capture_once(model, inputs, options, false)) return std::move(*fast);
+  return *capture_once(model, inputs, options, true);
 }
 
 }  // namespace genie

@@ -57,12 +57,21 @@ struct CapturedModel {
   // The data of every stored value (parameters, buffers, constants), by graph name:
   // contiguous CPU tensors, ready for the weights file.
   std::vector<std::pair<std::string, at::Tensor>> weights;
+  // Whether the model ran on functionalization's wrappers (GraphBuilder::set_functionalize).
+  bool functionalized = false;
 };
+
+// kWhenNeeded: capture without functionalization, and again with it if the model writes
+// through a view (GraphBuilder::set_functionalize). kAlways: with it from the start. Both
+// record the same computation; functionalization may add a copy of a view it replays
+// (ConvNeXt: 3 permute_copy more), and the test models' graphs are identical either way.
+enum class Functionalization { kWhenNeeded, kAlways };
 
 // Runs `model` on `inputs` (real tensors, one per model input) under capture. Throws
 // Error(kUsage) for the wrong number of inputs, Error(kRuntime) when the model fails on them.
 CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>& inputs,
-                            const ExecOptions& options = GraphBuilder::default_options());
+                            const ExecOptions& options = GraphBuilder::default_options(),
+                            Functionalization functionalization = Functionalization::kWhenNeeded);
 
 // The module path and type of a TorchScript call from its interpreter frames, e.g.
 // ["TOP(ResNet)::forward", "SELF(ResNet)::_forward_impl", "layer1(Sequential)::forward",

@@ -69,7 +69,9 @@ def mobilenet_v3_small():
 
 def swin():
     """relative_position_bias_table[index]: a traced aten::index whose indices list is typed
-    Optional[Long(49, 49)][], not Optional[Tensor][]; torch.roll, window partitioning."""
+    Optional[Long(49, 49)][], not Optional[Tensor][]; torch.roll, window partitioning. Its
+    shifted-window mask is written through views (attn_mask[h, w] = count): the one model here
+    captured with functionalization (model_capture.h)."""
     import torchvision
     model = torchvision.models.SwinTransformer(patch_size=[4, 4], embed_dim=32, depths=[2, 2], num_heads=[2, 4],
                                                window_size=[7, 7], num_classes=10)
@@ -86,8 +88,10 @@ def vit():
     return model, [torch.randn(1, 3, 64, 64)]
 
 
-# name -> (maker, trace under torch.no_grad, share of nodes with a module scope the tests expect)
-ZOO = {"mobilenet_v3_small": (mobilenet_v3_small, False, 0.9), "swin": (swin, False, 0.9), "vit": (vit, True, 0.75)}
+# name -> (maker, trace under torch.no_grad, share of nodes with a module scope the tests expect,
+# whether it writes through a view)
+ZOO = {"mobilenet_v3_small": (mobilenet_v3_small, False, 0.9, False), "swin": (swin, False, 0.9, True),
+       "vit": (vit, True, 0.75, False)}
 
 
 def export(model, inputs, dynamic_shapes=None):
@@ -116,10 +120,11 @@ def main() -> int:
         torch.manual_seed(0)
         zoo = name in ZOO
         # The 2-layer BERT's root prepares the attention mask in 12 of its 64 nodes (docs/capture.md).
-        make, trace_no_grad, scoped = ZOO[name] if zoo else (MODELS[name], False, 0.8 if name == "bert" else 0.9)
+        make, trace_no_grad, scoped, view_writes = ZOO[name] if zoo else (MODELS[name], False, 0.8 if name == "bert" else 0.9, False)
         model, inputs = make()
         model.eval()
-        entry = {"inputs": [spec(t) for t in inputs], "files": {}, "scoped_at_least": scoped}
+        entry = {"inputs": [spec(t) for t in inputs], "files": {}, "scoped_at_least": scoped,
+                 "writes_through_views": view_writes}
         # Traced with autograd on (but the zoo's no_grad ones): under no_grad, TransformerEncoder
         # takes its fused fast path (one aten::_transformer_encoder_layer_fwd per layer) and the
         # graph would hide attention; the slow path is the same math, decomposed.

@@ -2,6 +2,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <ATen/FunctionalTensorWrapper.h>
+#include <c10/core/InferenceMode.h>
+
 #include <sstream>
 #include <thread>
 
@@ -161,6 +164,54 @@ TEST(ShapeCache, RepeatedCallsHitTheCache) {
   ShapeCacheStats after = shape_cache_stats();
   EXPECT_LE(after.misses - before.misses, 2u);
   EXPECT_GE(after.hits - before.hits, 98u);
+}
+
+// Without functionalization (how model_capture runs a model first): in-place operators and
+// views are recorded as functionalization records them, and a write that has to reach another
+// tensor's memory asks for functionalization instead of being recorded wrong.
+TEST(WithoutFunctionalization, InPlaceAndViewsAreRecordedAsValues) {
+  auto model = [](const at::Tensor& x) {
+    at::Tensor y = x * 2 - 5;
+    y.add_(1).relu_();                                    // rebound: add, relu
+    at::Tensor v = y.t().unsqueeze(0).expand({2, 3, 2});  // t_copy, unsqueeze_copy, expand_copy
+    return v.sum(0).detach();                             // detach_copy
+  };
+  const at::Tensor real = at::arange(6, at::kFloat).reshape({2, 3});
+  c10::InferenceMode inference;
+  CaptureScope scope;
+  scope.builder().set_functionalize(false);
+  at::Tensor x = scope.builder().add_input(real, "x");
+  EXPECT_FALSE(at::functionalization::impl::isFunctionalTensor(x));
+  at::Tensor y = model(x);
+  EXPECT_TRUE(at::equal(y.cpu(), model(real)));
+  EXPECT_FALSE(scope.builder().functionalization_needed());
+  std::vector<std::string> ops;
+  for (const Node& n : scope.builder().graph().nodes) ops.push_back(n.op);
+  EXPECT_EQ(ops, (std::vector<std::string>{"aten::mul", "aten::sub", "aten::add", "aten::relu", "aten::t_copy",
+                                           "aten::unsqueeze_copy", "aten::expand_copy", "aten::sum", "aten::detach_copy"}));
+}
+
+TEST(WithoutFunctionalization, AWriteThroughAViewAsksForIt) {
+  c10::InferenceMode inference;
+  for (int write_into_base = 0; write_into_base < 2; ++write_into_base) {
+    CaptureScope scope;
+    scope.builder().set_functionalize(false);
+    at::Tensor y = scope.builder().add_input(at::zeros({2, 3}), "x") * 1;
+    at::Tensor row = y.select(0, 0);
+    try {
+      (write_into_base ? y : row).fill_(5);
+      FAIL() << "the write was recorded without functionalization";
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what_without_backtrace()).find("aten::fill_.Scalar"), std::string::npos)
+          << e.what_without_backtrace();
+    }
+    EXPECT_TRUE(scope.builder().functionalization_needed());
+  }
+  // With it, the same write reaches the base.
+  CaptureScope scope;
+  at::Tensor y = scope.builder().add_input(at::zeros({2, 3}), "x") * 1;
+  y.select(0, 0).fill_(5);
+  EXPECT_TRUE(at::equal(y.cpu(), at::tensor({5.f, 5.f, 5.f, 0.f, 0.f, 0.f}).reshape({2, 3})));
 }
 
 TEST(Registration, CompositeOperatorsAreRoutedToCapture) {

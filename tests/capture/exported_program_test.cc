@@ -148,11 +148,17 @@ TEST(ExportedProgram, CapturesAndRunsASmallProgram) {
   const Graph& g = captured.graph;
   std::vector<std::string> ops;
   for (const Node& n : g.nodes) ops.push_back(n.op + "@" + n.scope + ":" + n.module_type);
-  // Functionalization regenerates the view of the base relu_ wrote (a second view_copy, in
-  // the scope of the node that reads it), as it does for TorchScript models.
   EXPECT_EQ(ops, (std::vector<std::string>{"aten::mul@:Net", "aten::add@block:Block", "aten::relu@block.act:ReLU",
-                                           "aten::view_copy@:Net", "aten::view_copy@scale:Scale",
-                                           "aten::mul@scale:Scale"}));
+                                           "aten::view_copy@:Net", "aten::mul@scale:Scale"}));
+  EXPECT_FALSE(captured.functionalized);
+  // Functionalization regenerates the view of the base relu_ wrote (a second view_copy, in
+  // the scope of the node that reads it): the same computation, one node more.
+  std::vector<std::string> functionalized_ops;
+  for (const Node& n : model_capture(*model, {x}, GraphBuilder::default_options(), Functionalization::kAlways).graph.nodes)
+    functionalized_ops.push_back(n.op + "@" + n.scope + ":" + n.module_type);
+  EXPECT_EQ(functionalized_ops, (std::vector<std::string>{"aten::mul@:Net", "aten::add@block:Block",
+                                                          "aten::relu@block.act:ReLU", "aten::view_copy@:Net",
+                                                          "aten::view_copy@scale:Scale", "aten::mul@scale:Scale"}));
   EXPECT_EQ(g.annotations["dynamic_dims"], json::parse(R"({"x": {"0": {"symbol": "s0", "min": 1, "max": 8}}})"));
   EXPECT_EQ(g.annotations["source_format"], "torch.export");
   // Parameters and buffers by model name; the number 2 became a 0-dim constant.

@@ -1,8 +1,9 @@
 // The real models of testdata/models/make_models.py (resnet18, mobilenet_v2, a 2-layer
 // TransformerEncoder, a small BertModel; traced, where possible scripted, and exported as
-// .pt2; then small traced models that once failed to capture): each is captured, the graph alone is replayed on the CPU, and its outputs must equal
-// the traced TorchScript model run eagerly on the same inputs. A .pt2 and a TorchScript
-// capture of the same model record the same operators per module.
+// .pt2; then small traced models that once failed to capture): each is captured, the graph
+// alone is replayed on the CPU, and its outputs must equal the traced TorchScript model run
+// eagerly on the same inputs. Captured with functionalization from the start, the graph is the
+// same. A .pt2 and a TorchScript capture of the same model record the same operators per module.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -30,6 +31,7 @@ struct ModelCase {
   std::string inputs;     // NAME.inputs.safetensors
   std::string reference;  // the traced TorchScript model: the same weights, run eagerly
   double scoped_at_least = 0.9;  // share of nodes that must know their submodule
+  bool writes_through_views = false;  // so it is captured with functionalization
 };
 
 std::string models_dir() {
@@ -52,7 +54,7 @@ std::vector<ModelCase> model_cases() {
       cases.push_back({it.key() + "." + f.key(), models_dir() + "/" + f.value().get<std::string>(),
                        models_dir() + "/" + it.key() + ".inputs.safetensors",
                        models_dir() + "/" + it.value()["files"]["traced"].get<std::string>(),
-                       it.value().value("scoped_at_least", 0.9)});
+                       it.value().value("scoped_at_least", 0.9), it.value().value("writes_through_views", false)});
   return cases;
 }
 
@@ -116,6 +118,14 @@ TEST_P(RealModel, CaptureReplayEqualsEagerTorchScript) {
   EXPECT_THROW(model_capture(*model, wrong), Error);
   EXPECT_EQ(graph_to_json(model_capture(*model, inputs).graph), graph_to_json(graph));
 
+  // Only a model that writes through a view needs functionalization's wrappers, and they
+  // change nothing in the graph.
+  EXPECT_EQ(captured.functionalized, c.writes_through_views);
+  CapturedModel functionalized =
+      model_capture(*model, inputs, GraphBuilder::default_options(), Functionalization::kAlways);
+  EXPECT_TRUE(functionalized.functionalized);
+  EXPECT_EQ(graph_to_json(functionalized.graph), graph_to_json(graph));
+
   // Every parameter and buffer of the model is in the weights, by its model name.
   torch::jit::Module fresh = torch::jit::load(c.reference);
   std::set<std::string> stored;
@@ -158,7 +168,7 @@ std::map<ScopeOp, int> ops_by_scope(const Graph& graph) {
 // as .pt2 count minus TorchScript count: the tracer keeps slices that take a whole dimension
 // (position_ids[:, 0:16] of a 16-long buffer), export drops them; torch.tensor(min_float) in
 // BERT's mask code is a constant to TorchScript, which export lifts and copies (lift_fresh_copy
-// + detach_: clone, detach_copy).
+// + detach_, recorded as clone, detach_copy).
 std::map<ScopeOp, int> documented_difference(const std::string& model) {
   if (model != "bert") return {};
   return {{{"", "aten::slice_copy"}, -3}, {{"embeddings", "aten::slice_copy"}, -1}, {{"pooler", "aten::slice_copy"}, -1},
