@@ -54,6 +54,7 @@ struct TensorMeta {
   c10::ScalarType dtype;
   std::vector<int64_t> sizes;
   std::vector<int64_t> strides;
+  TensorType type;  // the same, as the graph holds it (no strides when contiguous)
 };
 struct ReturnMeta {
   bool is_list = false;
@@ -188,7 +189,11 @@ OutputMeta output_meta_of(const std::vector<IValue>& returns) {
   for (const IValue& r : returns) {
     ReturnMeta rm;
     auto describe = [](const at::Tensor& t) {
-      return TensorMeta{t.scalar_type(), t.sizes().vec(), t.strides().vec()};
+      TensorMeta m{t.scalar_type(), t.sizes().vec(), t.strides().vec(), {}};
+      m.type.dtype = to_dtype(m.dtype);
+      m.type.shape = m.sizes;
+      if (m.strides != contiguous_strides(m.sizes)) m.type.strides = m.strides;
+      return m;
     };
     if (r.isTensor() && !r.toTensor().defined()) {
       rm.absent = true;
@@ -360,18 +365,6 @@ bool returns_only_tensors(const c10::FunctionSchema& schema) {
   return true;
 }
 
-// The result must be real: a non-tensor result (.item()), a result on another device
-// (.cpu()), or a write into a real tensor (copy_ from a LazyTensor into a CPU tensor).
-bool result_leaves_device(const c10::FunctionSchema& schema, c10::ArrayRef<IValue> args) {
-  if (!returns_only_tensors(schema)) return true;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const IValue& v = args[i];
-    if (v.isDevice() && v.toDevice().type() != c10::DeviceType::PrivateUse1) return true;
-    const c10::AliasInfo* alias = schema.arguments()[i].alias_info();
-    if (alias && alias->isWrite() && v.isTensor() && v.toTensor().defined() && !is_lazy(v.toTensor())) return true;
-  }
-  return false;
-}
 
 // Runs the call on real tensors (LazyTensors materialised on the backing device).
 std::vector<IValue> run_for_real(GraphBuilder& graph, const c10::OperatorHandle& op, c10::ArrayRef<IValue> args) {
@@ -432,6 +425,53 @@ std::optional<c10::OperatorHandle> copying_twin(const c10::FunctionSchema& schem
   return c10::Dispatcher::singleton().findSchema({schema.name() + "_copy", schema.overload_name()});
 }
 
+// What the kernel needs to know of an operator, from its schema alone: worked out once per
+// operator and thread (finding a twin takes the dispatcher's lock).
+struct OpFacts {
+  bool returns_only_tensors = true;
+  bool writes = false;  // into some argument
+  Aliasing aliasing;
+  std::optional<c10::OperatorHandle> functional;  // an in-place operator's functional twin
+  bool functional_is_view = false;
+  // The copying twin of a view, or of an in-place operator's functional twin that is a view
+  // (detach_ -> detach -> detach_copy).
+  std::optional<c10::OperatorHandle> copying;
+};
+
+const OpFacts& op_facts(const c10::OperatorHandle& op) {
+  // Schemas live as long as their operator's registration: in practice, the process.
+  thread_local std::unordered_map<const c10::FunctionSchema*, OpFacts> known;
+  const c10::FunctionSchema& schema = op.schema();
+  auto it = known.find(&schema);
+  if (it != known.end()) return it->second;
+  OpFacts f;
+  f.returns_only_tensors = returns_only_tensors(schema);
+  for (const c10::Argument& a : schema.arguments()) f.writes = f.writes || (a.alias_info() && a.alias_info()->isWrite());
+  f.aliasing = aliasing_of(schema);
+  if (f.aliasing.written >= 0) {
+    f.functional = functional_twin(schema);
+    f.functional_is_view = f.functional && aliasing_of(f.functional->schema()).is_view;
+    if (f.functional_is_view) f.copying = copying_twin(f.functional->schema());
+  } else if (f.aliasing.is_view) {
+    f.copying = copying_twin(schema);
+  }
+  return known.emplace(&schema, std::move(f)).first->second;
+}
+
+// The result must be real: a non-tensor result (.item()), a result on another device
+// (.cpu()), or a write into a real tensor (copy_ from a LazyTensor into a CPU tensor).
+bool result_leaves_device(const OpFacts& facts, const c10::FunctionSchema& schema, c10::ArrayRef<IValue> args) {
+  if (!facts.returns_only_tensors) return true;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const IValue& v = args[i];
+    if (v.isDevice() && v.toDevice().type() != c10::DeviceType::PrivateUse1) return true;
+    if (!facts.writes) continue;
+    const c10::AliasInfo* alias = schema.arguments()[i].alias_info();
+    if (alias && alias->isWrite() && v.isTensor() && v.toTensor().defined() && !is_lazy(v.toTensor())) return true;
+  }
+  return false;
+}
+
 // Without functionalization, a call the rebinding of in-place results cannot record exactly.
 [[noreturn]] void needs_functionalization(GraphBuilder& graph, const c10::OperatorHandle& op, const std::string& why) {
   graph.note_functionalization_needed();
@@ -446,7 +486,8 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
   c10::ArrayRef<IValue> args = torch::jit::last(*stack, num_args);
   GraphBuilder& graph = graph_for(op, args);
   try {
-    if (result_leaves_device(schema, args)) {
+    const OpFacts& facts = op_facts(op);
+    if (result_leaves_device(facts, schema, args)) {
       std::vector<IValue> results = run_for_real(graph, op, args);
       for (const IValue& v : args)
         if (v.isTensor() && is_lazy(v.toTensor())) graph.note_materialization(lazy_impl(v.toTensor())->value(), schema.name());
@@ -460,28 +501,28 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
     // arrive functional already, except inside decompositions that run below it. Without it,
     // views are recorded as their copying twins and marked, so that a write that would have
     // to reach another tensor's memory is caught.
-    const Aliasing aliasing = aliasing_of(schema);
+    const Aliasing& aliasing = facts.aliasing;
     const bool in_place = aliasing.written >= 0;
     const bool tracked = !graph.functionalize();
-    std::optional<c10::OperatorHandle> twin;
+    const c10::OperatorHandle* twin = nullptr;
     if (tracked && aliasing.writes_others) needs_functionalization(graph, op, "it writes into an argument it does not return");
     if (in_place) {
-      twin = functional_twin(schema);
-      if (!twin || aliasing.written != 0) {
+      if (!facts.functional || aliasing.written != 0) {
         if (tracked) needs_functionalization(graph, op, "it writes into its arguments and has no functional form");
         unsupported(op, "it writes into its arguments and has no functional form; capture it under "
                         "functionalization (tensors from genie's API are)");
       }
+      twin = &*facts.functional;
       if (tracked && lazy_impl(args[0].toTensor())->aliased())
         needs_functionalization(graph, op, "it writes into a tensor that shares memory with another");
       // A view's in-place form (detach_) is recorded as the view's copying form.
-      if (tracked && aliasing_of(twin->schema()).is_view) {
-        twin = copying_twin(twin->schema());
-        if (!twin) needs_functionalization(graph, op, "its functional form returns a view and has no copying form");
+      if (tracked && facts.functional_is_view) {
+        if (!facts.copying) needs_functionalization(graph, op, "its functional form returns a view and has no copying form");
+        twin = &*facts.copying;
       }
     } else if (tracked && aliasing.is_view) {
-      twin = copying_twin(schema);
-      if (!twin) needs_functionalization(graph, op, "it returns a view and has no copying form");
+      if (!facts.copying) needs_functionalization(graph, op, "it returns a view and has no copying form");
+      twin = &*facts.copying;
       for (const IValue& v : args)
         if (v.isTensor() && is_lazy(v.toTensor())) lazy_impl(v.toTensor())->mark_aliased();
     }
@@ -523,6 +564,7 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
     }
 
     Node node;
+    node.outputs.reserve(meta->size());
     node.op = recorded.schema().name();
     node.overload = recorded.schema().overload_name();
     node.inputs.reserve(num_args);
@@ -548,28 +590,25 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
         outputs.emplace_back(at::Tensor());
         continue;
       }
-      Output out;
+      Output& out = node.outputs.emplace_back();
       out.is_list = rm.is_list;
+      out.values.reserve(rm.tensors.size());
       std::vector<at::Tensor> tensors;
+      if (rm.is_list) tensors.reserve(rm.tensors.size());
       for (size_t k = 0; k < rm.tensors.size(); ++k) {
         const TensorMeta& tm = rm.tensors[k];
-        TensorType type;
-        type.dtype = to_dtype(tm.dtype);
-        type.shape = tm.sizes;
-        if (tm.strides != contiguous_strides(tm.sizes)) type.strides = tm.strides;
-        ValueId v = graph.add_value(type);
+        ValueId v = graph.add_value(tm.type);
         out.values.push_back(v);
         if (!real_results.empty())
           graph.remember(v, rm.is_list ? real_results[r].toTensorVector()[k] : real_results[r].toTensor());
         if (in_place) continue;
         at::Tensor t = graph.make_lazy(v, tm.dtype, tm.sizes, tm.strides);
         if (view_result) lazy_impl(t)->mark_aliased();
-        tensors.push_back(wrap ? at::functionalization::impl::to_functional_tensor(t) : t);
+        if (wrap) t = at::functionalization::impl::to_functional_tensor(t);
+        if (rm.is_list) tensors.push_back(std::move(t));
+        else outputs.emplace_back(std::move(t));
       }
-      node.outputs.push_back(std::move(out));
-      if (in_place) continue;
-      if (rm.is_list) outputs.emplace_back(std::move(tensors));
-      else outputs.emplace_back(std::move(tensors[0]));
+      if (rm.is_list && !in_place) outputs.emplace_back(std::move(tensors));
     }
     if (in_place) {
       const at::Tensor& self = args[0].toTensor();

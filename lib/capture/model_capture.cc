@@ -182,10 +182,19 @@ class TorchScriptModel final : public ModelFrontEnd {
       ~AnnotatorReset() { builder.set_node_annotator(nullptr); }
     } annotator_reset{builder};
     builder.set_node_annotator([this](Node& node) {
-      auto [scope, type] = module_scope_of(torch::jit::currentModuleHierarchy());
-      auto real = module_paths_.find(scope);
-      node.scope = real == module_paths_.end() ? std::move(scope) : real->second;
-      node.module_type = std::move(type);
+      const std::vector<std::string> frames = torch::jit::currentModuleHierarchy();
+      // A model has few distinct stacks of frames: each is parsed once.
+      scope_key_.clear();
+      for (const std::string& frame : frames) scope_key_.append(frame).push_back('\n');
+      auto known = scopes_.find(scope_key_);
+      if (known == scopes_.end()) {
+        auto [scope, type] = module_scope_of(frames);
+        auto real = module_paths_.find(scope);
+        if (real != module_paths_.end()) scope = real->second;
+        known = scopes_.emplace(scope_key_, std::make_pair(std::move(scope), std::move(type))).first;
+      }
+      node.scope = known->second.first;
+      node.module_type = known->second.second;
     });
     // The model's own operators, as written: no profiling runs and no JIT fusion (a fused
     // group would hide the operators and cost a compilation per loaded model).
@@ -226,6 +235,9 @@ class TorchScriptModel final : public ModelFrontEnd {
   std::string method_;
   std::optional<std::vector<TensorSlot>> slots_;
   std::unordered_map<std::string, std::string> module_paths_;  // module_paths_by_frame_path
+  // (scope, module type) by the interpreter's frames, joined by newlines
+  std::unordered_map<std::string, std::pair<std::string, std::string>> scopes_;
+  std::string scope_key_;
 };
 
 bool starts_with_zip_magic(const std::string& path) {
@@ -346,8 +358,10 @@ CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>&
   // Most models never write through a view: they are captured without functionalization's
   // wrappers, which cost a quarter of a capture. One that does is caught at that write and
   // captured again with them (the model is left as it was either way).
-  if (functionalization == Functionalization::kWhenNeeded)
+  if (functionalization == Functionalization::kWhenNeeded && !model.writes_through_views) {
     if (std::optional<CapturedModel> fast = capture_once(model, inputs, options, false)) return std::move(*fast);
+    model.writes_through_views = true;
+  }
   return *capture_once(model, inputs, options, true);
 }
 

@@ -45,6 +45,10 @@ class ModelFrontEnd {
   // A copy prepared as a user deploying the model would prepare it (TorchScript:
   // torch::jit::freeze + optimize_for_inference). Throws Error(kUnsupported) if that fails.
   virtual std::unique_ptr<ModelFrontEnd> optimized_for_inference() const = 0;
+
+  // Learnt by model_capture: the model writes through a view, so later captures of it start
+  // with functionalization (model_capture's Functionalization::kWhenNeeded).
+  bool writes_through_views = false;
 };
 
 // Opens a model file, choosing the front end by content (a PT2 archive or a TorchScript
