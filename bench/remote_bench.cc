@@ -1,8 +1,9 @@
 // Remote execution against local (remote-execution issue): the same graph run by an
 // Executable in this process and through genie-serve's engine on loopback TCP, interleaved,
 // same device and threads. Reports the first remote call (upload + compile) apart, then the
-// median latency of each side, their ratio, and the bytes each call moved.
-//   build/bench/remote_bench [--runs N] [--threads T] [--poll-us SERVER,CLIENT] GRAPH.json...
+// median latency of each side, their ratio, and the bytes each call moved. Both sides start
+// from inputs in host memory and end with the outputs there, as genie-run does.
+//   build/bench/remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] GRAPH.json...
 // (weights beside each graph; --poll-us sets both ends' poll windows, 0,0 to sleep at once)
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -33,9 +34,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> graphs;
   genie::remote::ServerOptions options;
   genie::remote::ClientOptions client_options;
+  std::string device_name = "cpu";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
+    else if (a == "--device" && i + 1 < argc) device_name = argv[++i];
     else if (a == "--threads" && i + 1 < argc) at::set_num_threads(std::atoi(argv[++i]));
     else if (a == "--poll-us" && i + 1 < argc) {
       const std::string both = argv[++i];
@@ -45,17 +48,25 @@ int main(int argc, char** argv) {
     else graphs.push_back(a);
   }
   if (graphs.empty()) {
-    std::fprintf(stderr, "usage: remote_bench [--runs N] [--threads T] [--poll-us SERVER,CLIENT] GRAPH.json...\n");
+    std::fprintf(stderr, "usage: remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] GRAPH.json...\n");
     return 2;
   }
+  genie::RunOptions run_options;
+  try {
+    run_options.device = genie::parse_run_device(device_name);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "remote_bench: %s\n", e.what());
+    return 2;
+  }
+  options.run = run_options;
 
   options.allow_upload = true;
   genie::remote::Server server(options);
   auto listener = genie::remote::tcp_listen({"127.0.0.1", 0});
   std::thread serving([&] { server.serve(*listener); });
 
-  std::printf("%d runs per side, interleaved, %d threads, CPU, poll windows %lld us (server) %lld us (client); medians in ms\n",
-              runs, at::get_num_threads(), static_cast<long long>(options.poll_window.count()),
+  std::printf("%d runs per side, interleaved, %d threads, %s, poll windows %lld us (server) %lld us (client); medians in ms\n",
+              runs, at::get_num_threads(), run_options.device.str().c_str(), static_cast<long long>(options.poll_window.count()),
               static_cast<long long>(client_options.poll_window.count()));
   std::printf("%-28s %10s %10s %8s %12s %12s %14s %12s\n", "graph", "local", "remote", "ratio", "bytes out", "bytes in",
               "first remote", "round trip");
@@ -72,7 +83,11 @@ int main(int argc, char** argv) {
     const std::string canonical = genie::graph_to_json(graph);
     const std::string weights = genie::read_file(weights_path);
     genie::Executable local =
-        genie::Executable::load(std::move(graph), genie::SafetensorsFile::open(weights_path), genie::RunOptions{});
+        genie::Executable::load(std::move(graph), genie::SafetensorsFile::open(weights_path), run_options);
+    // The local side's outputs come back to host memory, as the remote side's do.
+    auto local_call = [&] {
+      for (auto& [name, t] : local.run(inputs)) t.cpu();
+    };
 
     client_options.name = "remote_bench";
     genie::remote::RemoteClient client = genie::remote::RemoteClient::connect(listener->address(), client_options);
@@ -95,12 +110,12 @@ int main(int argc, char** argv) {
     });
     c10::InferenceMode inference;
     for (int w = 0; w < 3; ++w) {
-      local.run(inputs);
+      local_call();
       remote_call();
     }
     std::vector<double> local_ms, remote_ms;
     for (int r = 0; r < runs; ++r) {
-      local_ms.push_back(ms([&] { local.run(inputs); }));
+      local_ms.push_back(ms(local_call));
       remote_ms.push_back(ms(remote_call));
     }
     // The protocol's own round trip: a query the server answers from memory.

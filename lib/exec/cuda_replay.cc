@@ -26,13 +26,15 @@ CudaReplay::CudaReplay(std::function<std::vector<at::Tensor>(const std::vector<a
   const c10::Device device = impl_->inputs.empty() ? c10::Device(c10::kCUDA, 0) : impl_->inputs[0].device();
   c10::cuda::CUDAGuard guard(device);
   // Capture must not run on the legacy default stream; a warm-up run first lets lazy
-  // initialisation (cuBLAS handles, kernel loading) happen outside the capture.
+  // initialisation (cuBLAS handles, kernel loading) happen outside the capture. Thread-local
+  // capture: in genie-serve other threads go on running and synchronising graphs meanwhile,
+  // which a global capture forbids process-wide (and would fail on).
   c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
   {
     c10::cuda::CUDAStreamGuard on_side(side);
     body(impl_->inputs);
     side.synchronize();
-    impl_->graph.capture_begin();
+    impl_->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
     impl_->outputs = body(impl_->inputs);
     impl_->graph.capture_end();
   }
@@ -48,6 +50,10 @@ std::vector<at::Tensor> CudaReplay::run(const std::vector<at::Tensor>& inputs) {
   return impl_->outputs;
 }
 
+void stream_synchronize(const c10::Device& device) {
+  if (device.is_cuda()) c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
+}
+
 #else
 
 struct CudaReplay::Impl {};
@@ -59,6 +65,8 @@ CudaReplay::CudaReplay(std::function<std::vector<at::Tensor>(const std::vector<a
 }
 
 std::vector<at::Tensor> CudaReplay::run(const std::vector<at::Tensor>&) { return {}; }
+
+void stream_synchronize(const c10::Device&) {}
 
 #endif
 

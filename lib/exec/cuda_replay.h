@@ -29,4 +29,8 @@ class CudaReplay {
   std::unique_ptr<Impl> impl_;
 };
 
+// Waits for the work this thread queued on `device` (its current stream), not for other
+// threads' (genie-serve runs graphs from many threads); a no-op on the CPU.
+void stream_synchronize(const c10::Device& device);
+
 }  // namespace genie

@@ -159,7 +159,7 @@ std::vector<std::pair<std::string, at::Tensor>> Executable::run(const std::vecto
     if (impl_->input_channels_last[i]) on_device.back() = on_device.back().contiguous(at::MemoryFormat::ChannelsLast);
   }
   std::vector<at::Tensor> results = impl_->replay ? impl_->replay->run(on_device) : impl_->run_plan(on_device);
-  device_synchronize(impl_->options.device);
+  stream_synchronize(impl_->options.device);
   std::vector<std::pair<std::string, at::Tensor>> named;
   for (size_t i = 0; i < results.size(); ++i) named.emplace_back(g.outputs[i].name, results[i]);
   return named;

@@ -48,7 +48,8 @@ def transformer_encoder():
 def bert():
     from transformers import BertConfig, BertModel
     config = BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=128, max_position_embeddings=64, torchscript=True)
+                        intermediate_size=128, max_position_embeddings=64, torchscript=True,
+                        return_dict=False)
     model = BertModel(config)
     input_ids = torch.randint(0, 1000, (1, 16))
     attention_mask = torch.ones(1, 16, dtype=torch.int64)

@@ -1,12 +1,15 @@
 // Executable on the real models: each optimisation alone and together, and running without
-// in-place memory reuse, gives the outputs of the graph run exactly as captured; bad inputs are named; on a CUDA machine the CUDA-graph
-// replay equals the CPU (skipped without a GPU).
+// in-place memory reuse, gives the outputs of the graph run exactly as captured; bad inputs are
+// named; on a CUDA machine every real model equals the CPU, replayed as a CUDA graph or not
+// (skipped without a GPU).
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "capture/model_capture.h"
 #include "exec/executable.h"
@@ -143,25 +146,90 @@ TEST(Executable, CudaWithoutAGpuIsAPlainUsageError) {
   EXPECT_EQ(parse_run_device("cpu"), c10::Device(c10::kCPU));
 }
 
-TEST(ExecutableCuda, GraphReplayEqualsCpu) {
+// Inputs of the four real models, new values on every call (replays must read them).
+std::vector<at::Tensor> model_inputs(const std::string& name) {
+  if (name == "bert") return {at::randint(0, 1000, {1, 16}, at::kLong), at::ones({1, 16}, at::kLong)};
+  if (name == "transformer_encoder") return {at::randn({2, 16, 64})};
+  return {at::randn({1, 3, 224, 224})};
+}
+
+// On the GPU, with CUDA-graph replay and without, each real model gives the CPU's outputs
+// (to TF32's precision: cuDNN convolutions use it by default, as in PyTorch), on the device,
+// and replays reuse their buffers without mixing up calls.
+class OnCuda : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OnCuda, EqualsTheCpuWithAndWithoutGraphReplay) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA GPU on this machine";
   if (models_dir().empty()) GTEST_SKIP() << "GENIE_TEST_MODELS not set";
   at::manual_seed(0);
-  Captured c = capture("resnet18", {at::randn({1, 3, 224, 224})});
-  std::vector<at::Tensor> cpu = run(c, RunOptions{});
+  Captured c = capture(GetParam(), model_inputs(GetParam()));
+  for (bool replay : {true, false}) {
+    SCOPED_TRACE(replay ? "CUDA-graph replay" : "no replay");
+    RunOptions cuda;
+    cuda.device = parse_run_device("cuda:0");
+    cuda.cuda_graph = replay;
+    Executable e = Executable::load(c.graph, SafetensorsFile::open(c.weights_path), cuda);
+    EXPECT_EQ(e.info().cuda_graph, replay) << e.info().cuda_graph_off_reason;
+    for (int r = 0; r < 3; ++r) {
+      c.inputs = model_inputs(GetParam());
+      std::vector<at::Tensor> want = run(c, RunOptions{});
+      std::vector<at::Tensor> got;
+      for (auto& [name, t] : e.run(c.inputs)) {
+        EXPECT_TRUE(t.is_cuda()) << name;
+        got.push_back(t.cpu());
+      }
+      expect_close(got, want, 1e-2);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, OnCuda, ::testing::Values("resnet18", "mobilenet_v2", "transformer_encoder", "bert"));
+
+// genie-serve compiles one client's graph (a CUDA-graph capture) while other threads run
+// theirs: neither may disturb the other.
+TEST(ExecutableCuda, CapturesWhileAnotherThreadRuns) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA GPU on this machine";
+  if (models_dir().empty()) GTEST_SKIP() << "GENIE_TEST_MODELS not set";
+  at::manual_seed(0);
   RunOptions cuda;
   cuda.device = parse_run_device("cuda:0");
-  Executable e = Executable::load(c.graph, SafetensorsFile::open(c.weights_path), cuda);
-  EXPECT_TRUE(e.info().cuda_graph) << e.info().cuda_graph_off_reason;
-  for (int r = 0; r < 3; ++r) {  // replays reuse their buffers: each must still be right
-    at::Tensor input = at::randn({1, 3, 224, 224});
-    c.inputs = {input};
-    std::vector<at::Tensor> want = run(c, RunOptions{});
-    std::vector<at::Tensor> got;
-    for (auto& [name, t] : e.run({input})) got.push_back(t.cpu());
-    expect_close(got, want, 1e-2);  // TF32 convolutions on the GPU
+  Captured resnet = capture("resnet18", model_inputs("resnet18"));
+  std::vector<std::vector<at::Tensor>> inputs, wants;
+  for (int r = 0; r < 20; ++r) {
+    resnet.inputs = model_inputs("resnet18");
+    inputs.push_back(resnet.inputs);
+    wants.push_back(run(resnet, RunOptions{}));
   }
-  (void)cpu;
+  Executable running = Executable::load(resnet.graph, SafetensorsFile::open(resnet.weights_path), cuda);
+  std::vector<Captured> others = {capture("bert", model_inputs("bert")), capture("mobilenet_v2", model_inputs("mobilenet_v2"))};
+  std::vector<std::vector<at::Tensor>> other_wants;
+  for (const Captured& c : others) other_wants.push_back(run(c, RunOptions{}));
+
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<at::Tensor>> got;
+  std::string error;
+  std::thread runner([&] {
+    try {
+      for (size_t r = 0; !stop || got.size() < inputs.size(); ++r) {
+        std::vector<at::Tensor> out;
+        for (auto& [name, t] : running.run(inputs[r % inputs.size()])) out.push_back(t.cpu());
+        if (got.size() < inputs.size()) got.push_back(std::move(out));
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  for (size_t i = 0; i < others.size(); ++i) {
+    Executable e = Executable::load(others[i].graph, SafetensorsFile::open(others[i].weights_path), cuda);
+    EXPECT_TRUE(e.info().cuda_graph) << e.info().cuda_graph_off_reason;
+    std::vector<at::Tensor> out;
+    for (auto& [name, t] : e.run(others[i].inputs)) out.push_back(t.cpu());
+    expect_close(out, other_wants[i], 1e-2);
+  }
+  stop = true;
+  runner.join();
+  ASSERT_EQ(error, "");
+  for (size_t r = 0; r < got.size(); ++r) expect_close(got[r], wants[r], 1e-2);
 }
 
 }  // namespace

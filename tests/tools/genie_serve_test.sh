@@ -5,11 +5,14 @@
 # truncated frame and a client gone mid-upload leave the server answering; a server killed
 # mid-run is reported by the client in one line; SIGTERM ends the server cleanly.
 #   usage: genie_serve_test.sh GENIE_SERVE GENIE_RUN GENIE_CAPTURE MODELS_DIR PYTHON
+# GENIE_TEST_DEVICE=cuda:0 runs every server, and the local genie-run it is compared with, on
+# that device (scripts/gpu-check); the models --check runs stay on the client's CPU.
 set -u
 # A server that closes a hostile connection makes a later write to it fail: an error for the
 # writer to handle, not a signal that kills this script.
 trap '' PIPE
 serve=$1 run=$2 capture=$3 models=$4 python=$5
+device=(--device "${GENIE_TEST_DEVICE:-cpu}")
 work=$(mktemp -d)
 pids=()
 netns=()
@@ -41,7 +44,7 @@ check() {  # check DESCRIPTION COMMAND...
 start_server() {
   local name=$1
   shift
-  "$serve" --listen 127.0.0.1:0 "$@" >"$work/$name.log" 2>&1 &
+  "$serve" --listen 127.0.0.1:0 "${device[@]}" "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
   eval "${name}_pid=$!"
   for _ in $(seq 100); do
@@ -98,7 +101,7 @@ for name in resnet18 bert mobilenet_v2; do
     --format json -o "$work/$name.remote.safetensors"
   expect_run 0 '"weights_sent": false' -- "${remote[@]}" "$work/$name.json" --check "$models/$name.traced.pt" --format json
   check "$name: second call sent no graph" grep -q '"graph_sent": false' "$work/stdout"
-  "$run" "$work/$name.json" -o "$work/$name.local.safetensors" >/dev/null 2>&1
+  "$run" "${device[@]}" "$work/$name.json" -o "$work/$name.local.safetensors" >/dev/null 2>&1
   check "$name: remote outputs equal local genie-run's" "$python" -c "
 import sys
 from safetensors.numpy import load_file
@@ -249,7 +252,7 @@ if [[ $(id -u) == 0 ]] && ip netns add "gs$$" 2>/dev/null; then
     ip link set "vs$$" netns "gs$$" && ip link set "vc$$" netns "gc$$" &&
     ip -n "gs$$" addr add 10.201.0.1/24 dev "vs$$" && ip -n "gs$$" link set "vs$$" up && ip -n "gs$$" link set lo up &&
     ip -n "gc$$" addr add 10.201.0.2/24 dev "vc$$" && ip -n "gc$$" link set "vc$$" up && ip -n "gc$$" link set lo up
-  ip netns exec "gs$$" "$serve" --listen 10.201.0.1:0 --allow-upload --token-file "$work/token" >"$work/netns.log" 2>&1 &
+  ip netns exec "gs$$" "$serve" --listen 10.201.0.1:0 "${device[@]}" --allow-upload --token-file "$work/token" >"$work/netns.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     port=$(grep -o 'listening on 10.201.0.1:[0-9]*' "$work/netns.log" | cut -d: -f2)
