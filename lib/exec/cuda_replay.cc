@@ -30,6 +30,9 @@ CudaReplay::CudaReplay(std::function<std::vector<at::Tensor>(const std::vector<a
   // capture: in genie-serve other threads go on running and synchronising graphs meanwhile,
   // which a global capture forbids process-wide (and would fail on).
   c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
+  // The side stream does not wait for this one: the weights' uploads and foldings and the
+  // zeroed inputs queued on it must be finished before the warm-up reads them.
+  c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
   {
     c10::cuda::CUDAStreamGuard on_side(side);
     body(impl_->inputs);

@@ -186,6 +186,18 @@ c10::Device parse_run_device(const std::string& name) {
   return *device;
 }
 
+bool float32_may_run_as_tf32(const Graph& graph, const c10::Device& device) {
+  if (!device.is_cuda()) return false;
+  const bool convolutions = at::globalContext().allowTF32CuDNN(), products = at::globalContext().allowTF32CuBLAS();
+  for (const Node& node : graph.nodes) {
+    if (convolutions && (is_convolution(node) || node.op == "aten::conv1d" || node.op == "aten::conv3d")) return true;
+    if (products && (node.op == "aten::mm" || node.op == "aten::addmm" || node.op == "aten::bmm" ||
+                     node.op == "aten::baddbmm" || node.op == "aten::matmul" || node.op == "aten::linear"))
+      return true;
+  }
+  return false;
+}
+
 void device_synchronize(const c10::Device& device) {
   if (device.is_cuda()) at::detail::getCUDAHooks().deviceSynchronize(device.index());
 }

@@ -73,6 +73,12 @@ class Executable {
 // a device kind Genie cannot run on, or CUDA on a machine without it.
 c10::Device parse_run_device(const std::string& name);
 
+// Whether float32 arithmetic of `graph` on `device` may run on TF32 matrix units (10 mantissa
+// bits), by this LibTorch's settings: on CUDA, convolutions where cuDNN may use it (LibTorch's
+// default) and matrix products where cuBLAS may (not its default). genie-run --check then
+// compares float32 outputs at TF32's precision (default_tolerance).
+bool float32_may_run_as_tf32(const Graph& graph, const c10::Device& device);
+
 // Waits until `device` has finished its queued work (a no-op on the CPU).
 void device_synchronize(const c10::Device& device);
 

@@ -10,10 +10,11 @@
 
 namespace genie {
 
-Tolerance default_tolerance(const std::vector<std::pair<std::string, at::Tensor>>& want) {
+Tolerance default_tolerance(const std::vector<std::pair<std::string, at::Tensor>>& want, bool tf32) {
   Tolerance t;
   for (const auto& [name, w] : want) {
-    if (w.scalar_type() == at::kHalf) t = {std::max(t.rtol, 1e-3), std::max(t.atol, 1e-3)};
+    const bool half_precision = w.scalar_type() == at::kHalf || (tf32 && w.scalar_type() == at::kFloat);
+    if (half_precision) t = {std::max(t.rtol, 1e-3), std::max(t.atol, 1e-3)};
     if (w.scalar_type() == at::kBFloat16) t = {std::max(t.rtol, 1.6e-2), std::max(t.atol, 1.6e-2)};
   }
   return t;

@@ -1,7 +1,11 @@
-// genie-run --check's rule: allclose per element with atol relative to the output's magnitude.
+// genie-run --check's rule: allclose per element with atol relative to the output's magnitude;
+// default tolerances follow the least precise arithmetic (a format, or TF32 on CUDA).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <ATen/Context.h>
+
+#include "exec/executable.h"
 #include "exec/output_check.h"
 
 namespace genie {
@@ -68,6 +72,52 @@ TEST(OutputCheck, DefaultsFollowTheLeastPreciseOutput) {
   at::Tensor got = at::tensor({3.0, 0.0256}).to(at::kBFloat16);
   EXPECT_TRUE(outputs_compare(Named{{"y", got}}, Named{{"y", want}}, bf16.rtol, bf16.atol)[0].ok);
   EXPECT_FALSE(outputs_compare(Named{{"y", got}}, Named{{"y", want}}, f32.rtol, f32.atol)[0].ok);
+}
+
+// TF32 keeps float16's 10 mantissa bits: float32 outputs computed with it are held to
+// float16's tolerance, and only they (an int64 output stays exact, a bfloat16 one looser).
+TEST(OutputCheck, Tf32OutputsAreComparedAtFloat16Precision) {
+  Tolerance tf32 = default_tolerance(Named{{"y", at::ones({2})}, {"i", at::ones({2}, at::kLong)}}, true);
+  EXPECT_EQ(tf32.rtol, 1e-3);
+  EXPECT_EQ(tf32.atol, 1e-3);
+  EXPECT_EQ(default_tolerance(Named{{"i", at::ones({2}, at::kLong)}}, true).rtol, 1e-4);
+  EXPECT_EQ(default_tolerance(Named{{"z", at::ones({2}, at::kBFloat16)}}, true).rtol, 1.6e-2);
+  // A logit of scale 6 off by 3e-3, as TF32 convolutions leave resnet18's: float32's rule
+  // calls it different, TF32's equal.
+  at::Tensor want = at::tensor({6.0, -2.0, 0.5}, at::kFloat), got = want + at::tensor({3e-3, -2e-3, 1e-3});
+  EXPECT_FALSE(compare_one(got, want).ok);
+  EXPECT_TRUE(compare_one(got, want, tf32.rtol, tf32.atol).ok);
+}
+
+Graph graph_of(const std::vector<std::string>& ops) {
+  Graph g;
+  for (const std::string& op : ops) {
+    Node n;
+    n.op = op;
+    g.nodes.push_back(n);
+  }
+  return g;
+}
+
+// By LibTorch's settings, which these tests restore: cuDNN convolutions may use TF32 by
+// default, cuBLAS products may not; nothing on the CPU does. Needs no GPU.
+TEST(OutputCheck, Tf32FollowsTheDeviceTheOperatorsAndLibTorchsSettings) {
+  at::Context& ctx = at::globalContext();
+  const bool cudnn = ctx.allowTF32CuDNN(), cublas = ctx.allowTF32CuBLAS();
+  const c10::Device cuda(c10::kCUDA, 0), cpu(c10::kCPU);
+  const Graph convolutions = graph_of({"aten::_convolution", "aten::relu"});
+  const Graph products = graph_of({"aten::addmm", "aten::softmax"});
+  ctx.setAllowTF32CuDNN(true);
+  ctx.setAllowTF32CuBLAS(false);
+  EXPECT_TRUE(float32_may_run_as_tf32(convolutions, cuda));
+  EXPECT_FALSE(float32_may_run_as_tf32(convolutions, cpu));
+  EXPECT_FALSE(float32_may_run_as_tf32(products, cuda));
+  ctx.setAllowTF32CuBLAS(true);
+  EXPECT_TRUE(float32_may_run_as_tf32(products, cuda));
+  ctx.setAllowTF32CuDNN(false);
+  EXPECT_FALSE(float32_may_run_as_tf32(convolutions, cuda));
+  ctx.setAllowTF32CuDNN(cudnn);
+  ctx.setAllowTF32CuBLAS(cublas);
 }
 
 }  // namespace

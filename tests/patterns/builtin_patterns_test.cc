@@ -240,7 +240,9 @@ TEST(BuiltinPatterns, AttentionWithPositionBiasAndMask) {
     EXPECT_TRUE(testing::has_role(attention[0], "mask"));
     EXPECT_EQ(testing::has_role(attention[0], "bias"), shifted);
     EXPECT_EQ(testing::value_of(attention[0], "mask"), shifted ? shift : bias);
-    if (shifted) EXPECT_EQ(testing::value_of(attention[0], "bias"), bias);
+    if (shifted) {
+      EXPECT_EQ(testing::value_of(attention[0], "bias"), bias);
+    }
   }
 }
 

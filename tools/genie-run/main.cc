@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
     std::optional<genie::Executable> executable;
     std::optional<RemoteRun> remote_run;
     genie::ExecutableInfo info;
+    bool tf32 = false;  // float32 outputs computed with TF32: --check's defaults follow
     std::string device_text = options.device.str();
     if (!remote.empty()) {
       genie::remote::ClientOptions client_options;
@@ -223,7 +224,15 @@ int main(int argc, char** argv) {
       remote_run->upload =
           remote_run->client.ensure(canonical, graph_digest, weights, genie::remote::sha256(weights));
       device_text = remote + " " + remote_run->client.welcome().device;
+      // The server's TF32 settings are taken to be this LibTorch's: genie-serve keeps LibTorch's defaults.
+      std::optional<c10::Device> server_device;
+      try {
+        server_device = c10::Device(remote_run->client.welcome().device);
+      } catch (const c10::Error&) {
+      }
+      tf32 = server_device && genie::float32_may_run_as_tf32(graph, *server_device);
     } else {
+      tf32 = genie::float32_may_run_as_tf32(graph, options.device);
       executable.emplace(genie::Executable::load(std::move(graph), genie::SafetensorsFile::open(weights_path), options));
       info = executable->info();
     }
@@ -265,7 +274,7 @@ int main(int argc, char** argv) {
       const c10::Device model_device = remote_run ? c10::Device(c10::kCPU) : options.device;
       for (const at::Tensor& t : inputs) model_inputs.push_back(t.to(model_device));
       NamedTensors expected = model->run_eager(model_inputs);
-      const genie::Tolerance defaults = genie::default_tolerance(expected);
+      const genie::Tolerance defaults = genie::default_tolerance(expected, tf32);
       if (!app.count("--rtol")) rtol = defaults.rtol;
       if (!app.count("--atol")) atol = defaults.atol;
       nlohmann::json check = {{"model", genie::display_path(check_path)}, {"rtol", rtol}, {"atol", atol},
