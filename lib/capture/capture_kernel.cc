@@ -515,6 +515,9 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
       twin = &*facts.functional;
       if (tracked && lazy_impl(args[0].toTensor())->aliased())
         needs_functionalization(graph, op, "it writes into a tensor that shares memory with another");
+      // set_ makes the tensor share another's memory, which its schema does not say.
+      if (tracked && schema.name() == "aten::set_")
+        needs_functionalization(graph, op, "it makes a tensor share another's memory");
       // A view's in-place form (detach_) is recorded as the view's copying form.
       if (tracked && facts.functional_is_view) {
         if (!facts.copying) needs_functionalization(graph, op, "its functional form returns a view and has no copying form");
@@ -561,6 +564,16 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
         observed = output_meta_of(real_results);
         meta = &observed;
       }
+    }
+
+    // An in-place operator keeps its tensor's shape and dtype (add_ casts its result back,
+    // squeeze_ and t_ change the shape of the tensor itself), its functional twin need not:
+    // rebinding cannot say either, functionalization can (it casts and restrides).
+    if (tracked && in_place) {
+      const at::Tensor& self = args[0].toTensor();
+      const TensorMeta& result = (*meta)[0].tensors.at(0);
+      if (result.dtype != self.scalar_type() || c10::IntArrayRef(result.sizes) != self.sizes())
+        needs_functionalization(graph, op, "its functional form's result differs from the tensor it writes in shape or dtype");
     }
 
     Node node;

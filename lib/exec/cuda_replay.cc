@@ -38,7 +38,16 @@ CudaReplay::CudaReplay(std::function<std::vector<at::Tensor>(const std::vector<a
     body(impl_->inputs);
     side.synchronize();
     impl_->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
-    impl_->outputs = body(impl_->inputs);
+    try {
+      impl_->outputs = body(impl_->inputs);
+    } catch (...) {
+      // The pool's stream must not be left capturing: later work queued on it would fail.
+      try {
+        impl_->graph.capture_end();
+      } catch (...) {
+      }
+      throw;
+    }
     impl_->graph.capture_end();
   }
   side.synchronize();

@@ -29,8 +29,9 @@ class CudaReplay {
   std::unique_ptr<Impl> impl_;
 };
 
-// Waits for the work this thread queued on `device` (its current stream), not for other
-// threads' (genie-serve runs graphs from many threads); a no-op on the CPU.
+// Waits for the work queued on this thread's current stream of `device` (a no-op on the
+// CPU). Threads share the default stream unless they set their own, so this orders them as
+// a device-wide synchronisation would, without waiting for streams others set.
 void stream_synchronize(const c10::Device& device);
 
 }  // namespace genie

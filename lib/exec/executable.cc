@@ -1,5 +1,7 @@
 #include "exec/executable.h"
 
+#include <unordered_set>
+
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <c10/core/InferenceMode.h>
@@ -134,9 +136,14 @@ Executable Executable::load(Graph graph, SafetensorsFile weights, const RunOptio
         static_inputs.push_back(at::zeros(type.shape, at::TensorOptions().dtype(to_scalar_type(type.dtype)).device(options.device)));
       }
       Impl* raw = impl.get();
-      impl->replay = std::make_unique<CudaReplay>([raw](const std::vector<at::Tensor>& in) { return raw->run_plan(in); },
-                                                  std::move(static_inputs));
-      impl->info.cuda_graph = true;
+      try {
+        impl->replay = std::make_unique<CudaReplay>([raw](const std::vector<at::Tensor>& in) { return raw->run_plan(in); },
+                                                    std::move(static_inputs));
+        impl->info.cuda_graph = true;
+      } catch (const std::exception& e) {
+        // The warm-up ran: the plan works operator by operator, only not as one graph.
+        impl->info.cuda_graph_off_reason = std::string("CUDA-graph capture failed: ") + e.what();
+      }
     }
   }
   return Executable(std::move(impl));
@@ -188,12 +195,15 @@ c10::Device parse_run_device(const std::string& name) {
 
 bool float32_may_run_as_tf32(const Graph& graph, const c10::Device& device) {
   if (!device.is_cuda()) return false;
-  const bool convolutions = at::globalContext().allowTF32CuDNN(), products = at::globalContext().allowTF32CuBLAS();
+  const bool convolutions = at::globalContext().allowTF32CuDNN(at::Float32Op::CONV);
+  const bool products = at::globalContext().allowTF32CuBLAS();
+  static const std::unordered_set<std::string> product_ops = {
+      "aten::mm",     "aten::addmm",  "aten::_addmm_activation", "aten::bmm",    "aten::baddbmm",
+      "aten::addbmm", "aten::matmul", "aten::linear",            "aten::einsum", "aten::scaled_dot_product_attention"};
   for (const Node& node : graph.nodes) {
-    if (convolutions && (is_convolution(node) || node.op == "aten::conv1d" || node.op == "aten::conv3d")) return true;
-    if (products && (node.op == "aten::mm" || node.op == "aten::addmm" || node.op == "aten::bmm" ||
-                     node.op == "aten::baddbmm" || node.op == "aten::matmul" || node.op == "aten::linear"))
-      return true;
+    const bool convolution = node.op.rfind("aten::conv", 0) == 0 || node.op.rfind("aten::_convolution", 0) == 0;
+    if (convolutions && convolution) return true;
+    if (products && product_ops.count(node.op)) return true;
   }
   return false;
 }

@@ -5,6 +5,7 @@
 #include <ATen/FunctionalTensorWrapper.h>
 #include <c10/core/InferenceMode.h>
 
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -212,6 +213,47 @@ TEST(WithoutFunctionalization, AWriteThroughAViewAsksForIt) {
   at::Tensor y = scope.builder().add_input(at::zeros({2, 3}), "x") * 1;
   y.select(0, 0).fill_(5);
   EXPECT_TRUE(at::equal(y.cpu(), at::tensor({5.f, 5.f, 5.f, 0.f, 0.f, 0.f}).reshape({2, 3})));
+}
+
+// In-place operators that change their tensor's shape (t_, squeeze_, unsqueeze_) or whose
+// functional form promotes the dtype (a float16 add_ of a float32 tensor, cast back in place)
+// cannot be recorded by rebinding: they ask for functionalization, which records them
+// exactly. Before, the graph kept the old shape or the promoted dtype, silently.
+TEST(WithoutFunctionalization, InPlaceShapeOrDtypeChangesAskForIt) {
+  using Case = std::function<at::Tensor(const at::Tensor&)>;
+  const std::vector<std::pair<std::string, Case>> cases = {
+      {"aten::t_", [](const at::Tensor& x) { at::Tensor y = x + 1; y.t_(); return y.reshape({y.size(0), -1}); }},
+      {"aten::squeeze_", [](const at::Tensor& x) { at::Tensor y = x.unsqueeze(0) + 1; y.squeeze_(0); return y * 2; }},
+      {"aten::unsqueeze_", [](const at::Tensor& x) { at::Tensor y = x + 1; y.unsqueeze_(0); return y * 2; }},
+      {"aten::add_", [](const at::Tensor& x) {
+         at::Tensor y = x.to(at::kHalf) * 1;
+         y.add_(x * 0.5);  // float32 into float16: the result stays float16
+         return y * 3;
+       }},
+  };
+  const at::Tensor real = at::arange(12, at::kFloat).reshape({3, 4});
+  c10::InferenceMode inference;
+  for (const auto& [op, model] : cases) {
+    SCOPED_TRACE(op);
+    {
+      CaptureScope scope;
+      scope.builder().set_functionalize(false);
+      at::Tensor x = scope.builder().add_input(real, "x");
+      try {
+        model(x);
+        FAIL() << "recorded without functionalization";
+      } catch (const c10::Error& e) {
+        EXPECT_NE(std::string(e.what_without_backtrace()).find(op), std::string::npos) << e.what_without_backtrace();
+      }
+      EXPECT_TRUE(scope.builder().functionalization_needed());
+    }
+    CaptureScope scope;
+    at::Tensor y = model(scope.builder().add_input(real, "x"));
+    at::Tensor want = model(real);
+    EXPECT_EQ(y.sizes(), want.sizes());
+    EXPECT_EQ(y.scalar_type(), want.scalar_type());
+    EXPECT_TRUE(at::equal(y.cpu(), want));
+  }
 }
 
 TEST(Registration, CompositeOperatorsAreRoutedToCapture) {
