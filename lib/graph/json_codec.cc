@@ -18,7 +18,15 @@ using nlohmann::json;
 // ---------------------------------------------------------------------------------------
 // Writing
 
-void append_value_list(std::string& out, const std::vector<ValueId>& ids) {
+// One of the format's own names (a dtype, a residency, an argument kind): plain ASCII, so
+// it needs no escaping.
+void append_name(TextOut& out, std::string_view name) {
+  out.push_back('"');
+  out.append(name);
+  out.push_back('"');
+}
+
+void append_value_list(TextOut& out, const std::vector<ValueId>& ids) {
   out.push_back('[');
   for (size_t i = 0; i < ids.size(); ++i) {
     if (i) out += ", ";
@@ -29,7 +37,7 @@ void append_value_list(std::string& out, const std::vector<ValueId>& ids) {
 }
 
 template <typename T, typename Fn>
-void append_list(std::string& out, const std::vector<T>& items, Fn&& append_item) {
+void append_list(TextOut& out, const std::vector<T>& items, Fn&& append_item) {
   out.push_back('[');
   for (size_t i = 0; i < items.size(); ++i) {
     if (i) out += ", ";
@@ -38,7 +46,7 @@ void append_list(std::string& out, const std::vector<T>& items, Fn&& append_item
   out.push_back(']');
 }
 
-void append_argument_value(std::string& out, const ArgValue& value) {
+void append_argument_value(TextOut& out, const ArgValue& value) {
   std::visit(
       [&](const auto& v) {
         using T = std::decay_t<decltype(v)>;
@@ -63,13 +71,13 @@ void append_argument_value(std::string& out, const ArgValue& value) {
         } else if constexpr (std::is_same_v<T, std::string>) {
           json_append_string(out, v);
         } else if constexpr (std::is_same_v<T, DType>) {
-          json_append_string(out, dtype_name(v));
+          append_name(out, dtype_name(v));
         } else if constexpr (std::is_same_v<T, Layout>) {
-          json_append_string(out, layout_name(v));
+          append_name(out, layout_name(v));
         } else if constexpr (std::is_same_v<T, Device>) {
           json_append_string(out, v.name);
         } else if constexpr (std::is_same_v<T, MemoryFormat>) {
-          json_append_string(out, memory_format_name(v));
+          append_name(out, memory_format_name(v));
         } else {
           static_assert(std::is_same_v<T, std::complex<double>>);
           out.push_back('[');
@@ -82,7 +90,7 @@ void append_argument_value(std::string& out, const ArgValue& value) {
       value);
 }
 
-void append_named(std::string& out, const std::vector<NamedValue>& list) {
+void append_named(TextOut& out, const std::vector<NamedValue>& list) {
   out.push_back('[');
   for (size_t i = 0; i < list.size(); ++i) {
     out += i ? ",\n    " : "\n    ";
@@ -99,7 +107,7 @@ void append_named(std::string& out, const std::vector<NamedValue>& list) {
 // recursive writer below stays shallow.
 constexpr int kMaxAnnotationDepth = 64;
 
-void append_json(std::string& out, const json& j, int depth) {
+void append_json(TextOut& out, const json& j, int depth) {
   if (depth > kMaxAnnotationDepth)
     fail(ErrorKind::kBadInput, "annotations nest deeper than " + std::to_string(kMaxAnnotationDepth) + " levels");
   switch (j.type()) {
@@ -135,13 +143,13 @@ void append_json(std::string& out, const json& j, int depth) {
   }
 }
 
-void append_annotations(std::string& out, const json& annotations) { append_json(out, annotations, 0); }
+void append_annotations(TextOut& out, const json& annotations) { append_json(out, annotations, 0); }
 
-void append_value(std::string& out, ValueId id, const Value& value) {
+void append_value(TextOut& out, ValueId id, const Value& value) {
   out += "{\"id\": ";
   json_append_int(out, id);
   out += ", \"dtype\": ";
-  json_append_string(out, dtype_name(value.type.dtype));
+  append_name(out, dtype_name(value.type.dtype));
   out += ", \"shape\": ";
   append_list(out, value.type.shape, [&](int64_t x) { json_append_int(out, x); });
   if (!value.type.strides.empty() && value.type.strides != contiguous_strides(value.type.shape)) {
@@ -149,11 +157,11 @@ void append_value(std::string& out, ValueId id, const Value& value) {
     append_list(out, value.type.strides, [&](int64_t x) { json_append_int(out, x); });
   }
   out += ", \"residency\": ";
-  json_append_string(out, residency_name(value.residency));
+  append_name(out, residency_name(value.residency));
   out.push_back('}');
 }
 
-void append_node(std::string& out, NodeId id, const Node& node) {
+void append_node(TextOut& out, NodeId id, const Node& node) {
   out += "{\"id\": ";
   json_append_int(out, id);
   out += ", \"op\": ";
@@ -171,7 +179,7 @@ void append_node(std::string& out, NodeId id, const Node& node) {
     out += "{\"name\": ";
     json_append_string(out, arg.name);
     out += ", ";
-    json_append_string(out, arg_kind_name(arg.kind()));
+    append_name(out, arg_kind_name(arg.kind()));
     out += ": ";
     append_argument_value(out, arg.value);
     out.push_back('}');
@@ -491,13 +499,13 @@ bool check_header(const json& doc) {
 
 namespace {
 
-// Writes the document into `out`, handing it to `flush` (when given) whenever it holds more
-// than a chunk, so that a large graph goes to its file without ever being one string.
-void emit_graph(const Graph& graph, std::string& out, const std::function<void(std::string&)>& flush) {
+// Writes the document into `out`, handing it to `flush` whenever it holds more than a chunk
+// and at the end, so that a large graph goes to its file without ever being one string.
+void emit_graph(const Graph& graph, TextOut& out, const std::function<void(std::string_view)>& flush) {
   constexpr size_t kChunk = size_t{1} << 20;
   auto maybe_flush = [&] {
-    if (flush && out.size() >= kChunk) {
-      flush(out);
+    if (out.size() >= kChunk) {
+      flush(out.view());
       out.clear();
     }
   };
@@ -531,16 +539,17 @@ void emit_graph(const Graph& graph, std::string& out, const std::function<void(s
     maybe_flush();
   }
   out += graph.nodes.empty() ? "]\n}\n" : "\n  ]\n}\n";
-  if (flush) flush(out);
+  flush(out.view());
 }
 
 }  // namespace
 
 std::string graph_to_json(const Graph& graph) {
-  std::string out;
-  out.reserve(256 + graph.values.size() * 80 + graph.nodes.size() * 200);
-  emit_graph(graph, out, nullptr);
-  return out;
+  std::string text;
+  text.reserve(256 + graph.values.size() * 80 + graph.nodes.size() * 240);
+  TextOut chunk((size_t{1} << 20) + 4096);
+  emit_graph(graph, chunk, [&](std::string_view part) { text += part; });
+  return text;
 }
 
 Graph graph_from_json(std::string_view text, const std::string& source) {
@@ -567,9 +576,8 @@ Graph graph_read(const std::string& path) { return graph_from_json(read_file(pat
 
 void graph_write(const Graph& graph, const std::string& path) {
   write_file_atomic(path, [&](std::ostream& file) {
-    std::string chunk;
-    chunk.reserve((size_t{1} << 20) + 4096);
-    emit_graph(graph, chunk, [&](std::string& text) { file.write(text.data(), static_cast<std::streamsize>(text.size())); });
+    TextOut chunk((size_t{1} << 20) + 4096);
+    emit_graph(graph, chunk, [&](std::string_view text) { file.write(text.data(), static_cast<std::streamsize>(text.size())); });
   });
 }
 

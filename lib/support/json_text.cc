@@ -43,12 +43,8 @@ std::string describe(const Json& j) {
   }
 }
 
-}  // namespace
-
-std::string json_describe(const nlohmann::json& j) { return describe(j); }
-std::string json_describe(const nlohmann::ordered_json& j) { return describe(j); }
-
-void json_append_string(std::string& out, std::string_view s) {
+template <typename Out>
+void append_string(Out& out, std::string_view s) {
   static const char* kHex = "0123456789abcdef";
   out.push_back('"');
   for (size_t i = 0; i < s.size();) {
@@ -90,13 +86,15 @@ void json_append_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-void json_append_int(std::string& out, int64_t v) {
+template <typename Out>
+void append_int(Out& out, int64_t v) {
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, res.ptr);
+  out.append(buf, static_cast<size_t>(res.ptr - buf));
 }
 
-void json_append_double(std::string& out, double v) {
+template <typename Out>
+void append_double(Out& out, double v) {
   if (std::isnan(v)) {
     out += "\"nan\"";
     return;
@@ -111,6 +109,18 @@ void json_append_double(std::string& out, double v) {
   out += text;
   if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
 }
+
+}  // namespace
+
+std::string json_describe(const nlohmann::json& j) { return describe(j); }
+std::string json_describe(const nlohmann::ordered_json& j) { return describe(j); }
+
+void json_append_string(std::string& out, std::string_view s) { append_string(out, s); }
+void json_append_string(TextOut& out, std::string_view s) { append_string(out, s); }
+void json_append_int(std::string& out, int64_t v) { append_int(out, v); }
+void json_append_int(TextOut& out, int64_t v) { append_int(out, v); }
+void json_append_double(std::string& out, double v) { append_double(out, v); }
+void json_append_double(TextOut& out, double v) { append_double(out, v); }
 
 std::string json_parse_error_text(std::string_view message) {
   auto at = message.find(" at line ");

@@ -8,17 +8,23 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "support/text_out.h"
+
 namespace genie {
 
 // Appends `s` as a JSON string literal (quotes included). Throws Error(kBadInput) if `s`
 // is not valid UTF-8, since no JSON reader could take it back.
+// Each writer takes a std::string or a TextOut (text_out.h, for the large files).
 void json_append_string(std::string& out, std::string_view s);
+void json_append_string(TextOut& out, std::string_view s);
 
 void json_append_int(std::string& out, int64_t v);
+void json_append_int(TextOut& out, int64_t v);
 
 // Shortest text that reads back to the same double; always has a '.', 'e' or is one of
 // the strings "inf", "-inf", "nan" (JSON has no literal for those).
 void json_append_double(std::string& out, double v);
+void json_append_double(TextOut& out, double v);
 
 // How a reader's error names a value it did not expect: "null", "true", "the string
 // \"abc\"" (cut at 40 characters), "an array of 3", "an object", or the number.
