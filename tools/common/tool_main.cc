@@ -1,5 +1,7 @@
 #include "common/tool_main.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <new>
 
@@ -29,6 +31,17 @@ int tool_main(CLI::App& app, int argc, char** argv, const std::function<int()>& 
     std::cerr << name << ": internal error: " << e.what() << "\n";
     return exit_code_for(ErrorKind::kInternal);
   }
+}
+
+int exit_without_teardown(int code) {
+#if defined(__SANITIZE_ADDRESS__)
+  return code;
+#else
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(code);
+#endif
 }
 
 }  // namespace genie

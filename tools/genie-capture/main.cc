@@ -1,6 +1,7 @@
 // genie-capture: run a TorchScript model or a torch.export program on the remote_accelerator
 // device and write the graph it records (genie.graph JSON) and its weights (safetensors).
 #include <ATen/CPUGeneratorImpl.h>
+#include <malloc.h>
 
 #include <cstdio>
 #include <iostream>
@@ -16,6 +17,12 @@
 #include "support/files.h"
 
 int main(int argc, char** argv) {
+  // A capture's graph grows in vectors that double: glibc would give each large one fresh
+  // pages of its own and return the outgrown one to the system, so every byte is faulted in
+  // anew. Kept in the heap, outgrown buffers are reused by the graph's small allocations: a
+  // million-node capture takes 28% fewer page faults and 15% less time (performance.md).
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   CLI::App app{"Capture a model as a Genie graph: run it on the remote_accelerator device, where every\n"
                "operation is recorded with its module scope, and write the graph and weights. Reads\n"
                "TorchScript (torch.jit.save) and torch.export programs (torch.export.save, .pt2), told\n"
@@ -41,7 +48,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the random example inputs")->default_val(0);
   app.set_version_flag("--version", "genie-capture 0.1.0");
 
-  return genie::tool_main(app, argc, argv, [&] {
+  return genie::exit_without_teardown(genie::tool_main(app, argc, argv, [&] {
     if (output_path == "-" && weights_path.empty())
       genie::fail(genie::ErrorKind::kUsage, "with -o - (stdout), say where the weights go: --weights FILE");
     if (genie::is_special_file(output_path) && weights_path.empty())
@@ -78,5 +85,5 @@ int main(int argc, char** argv) {
       std::cerr << "genie-capture: " << captured.graph.nodes.size() << " nodes, " << captured.graph.parameters.size()
                 << " stored tensors -> " << output_path << ", " << weights_path << "\n";
     return 0;
-  });
+  }));
 }
