@@ -1,5 +1,5 @@
 """Writes OUT_DIR/chain.scripted.pt: a scripted TorchScript model whose loop adds its input
-to a running sum N times (default 200,000), so that capturing it records N aten::add nodes
+to a running sum N times (default 1,000,000), so that capturing it records N aten::add nodes
 while the file stays a few lines long. For bench/model_capture_bench.
 
     python bench/make_chain_model.py OUT_DIR [N]
@@ -25,6 +25,6 @@ class Chain(torch.nn.Module):
 
 if __name__ == "__main__":
     out = sys.argv[1]
-    length = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
+    length = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
     os.makedirs(out, exist_ok=True)
     torch.jit.script(Chain(length)).save(os.path.join(out, "chain.scripted.pt"))

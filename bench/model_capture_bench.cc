@@ -12,6 +12,7 @@
 #include <torch/script.h>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -124,8 +125,14 @@ int main(int argc, char** argv) {
       eager.forward({x});
     }
     std::vector<double> tool_runs, baseline_runs, forward;
+    const std::string out = "/tmp/genie-bench-chain.json";
     for (int r = 0; r < reps; ++r) {
-      std::string cmd = tool + " " + chain + " --input 1 -o /tmp/genie-bench-chain.json 2>/dev/null";
+      std::string cmd = tool + " " + chain + " --input 1 -o " + out + " 2>/dev/null";
+      // The run before left a graph of a few hundred MB there: replacing it, and writing it
+      // back to disk while this run goes on, would add the system's work for that run to this
+      // one's time.
+      std::remove(out.c_str());
+      ::sync();
       tool_runs.push_back(seconds([&] {
         if (std::system(cmd.c_str()) != 0) std::abort();
       }));
