@@ -12,9 +12,10 @@
 
 namespace genie {
 
+// Each writer below appends to a std::string or to a TextOut (text_out.h: the large files).
+
 // Appends `s` as a JSON string literal (quotes included). Throws Error(kBadInput) if `s`
 // is not valid UTF-8, since no JSON reader could take it back.
-// Each writer takes a std::string or a TextOut (text_out.h, for the large files).
 void json_append_string(std::string& out, std::string_view s);
 void json_append_string(TextOut& out, std::string_view s);
 

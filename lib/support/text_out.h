@@ -18,6 +18,7 @@ class TextOut {
   TextOut& operator=(const TextOut&) = delete;
 
   void append(const char* s, size_t n) {
+    if (n == 0) return;  // an empty buffer has no data pointer to copy to
     if (n > capacity_ - size_) grow(n);
     std::memcpy(data_.get() + size_, s, n);
     size_ += n;

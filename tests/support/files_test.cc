@@ -7,6 +7,7 @@
 
 #include "support/error.h"
 #include "support/json_text.h"
+#include "support/text_out.h"
 
 namespace genie {
 namespace {
@@ -77,6 +78,31 @@ TEST(JsonText, DoublesRoundTripAndLookLikeFloats) {
   out += ' ';
   json_append_double(out, -0.0);
   EXPECT_EQ(out, "1.0 0.1 -1e+300 -0.0");
+}
+
+// Graph files are written through TextOut: from empty, through many growths, it must hold
+// exactly what the same appends to a std::string give.
+TEST(JsonText, TextOutWritesWhatAStringDoes) {
+  std::string expected;
+  TextOut out;
+  out.append("", 0);  // nothing to copy into an empty buffer
+  for (int i = 0; i < 5000; ++i) {
+    json_append_string(expected, "layer" + std::to_string(i) + "\"\xc3\xa9");
+    expected += ", ";
+    json_append_int(expected, -i * 7919);
+    expected.push_back(' ');
+    json_append_double(expected, i / 3.0);
+    json_append_string(out, "layer" + std::to_string(i) + "\"\xc3\xa9");
+    out += ", ";
+    json_append_int(out, -i * 7919);
+    out.push_back(' ');
+    json_append_double(out, i / 3.0);
+  }
+  EXPECT_GT(expected.size(), 100000u);
+  EXPECT_EQ(out.view(), expected);
+  out.clear();
+  EXPECT_EQ(out.size(), 0u);
+  EXPECT_THROW(json_append_string(out, "\xff"), Error);
 }
 
 TEST(ExitCodes, AreTheDocumentedOnes) {

@@ -33,8 +33,16 @@ int tool_main(CLI::App& app, int argc, char** argv, const std::function<int()>& 
   }
 }
 
-int exit_without_teardown(int code) {
 #if defined(__SANITIZE_ADDRESS__)
+#define GENIE_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GENIE_ADDRESS_SANITIZER 1
+#endif
+#endif
+
+int exit_without_teardown(int code) {
+#if defined(GENIE_ADDRESS_SANITIZER)
   return code;
 #else
   std::cout.flush();
