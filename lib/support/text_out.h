@@ -17,6 +17,7 @@ class TextOut {
   TextOut(const TextOut&) = delete;
   TextOut& operator=(const TextOut&) = delete;
 
+  // `s` must not point into this buffer: growing frees it before copying.
   void append(const char* s, size_t n) {
     if (n == 0) return;  // an empty buffer has no data pointer to copy to
     if (n > capacity_ - size_) grow(n);

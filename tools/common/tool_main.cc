@@ -42,7 +42,7 @@ int tool_main(CLI::App& app, int argc, char** argv, const std::function<int()>& 
 #endif
 
 int exit_without_teardown(int code) {
-#if defined(GENIE_ADDRESS_SANITIZER)
+#if defined(GENIE_ADDRESS_SANITIZER) || defined(GENIE_COVERAGE)
   return code;
 #else
   std::cout.flush();

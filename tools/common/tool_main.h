@@ -14,8 +14,9 @@ int tool_main(CLI::App& app, int argc, char** argv, const std::function<int()>& 
 
 // Ends the process with `code` once standard output and error are flushed, skipping static
 // destructors: LibTorch's deregister every operator, and after a large capture that and the
-// heap's consolidation took 60 ms of a tool whose files were already written. Sanitizer builds
-// return normally instead, so that leak checks still run at exit.
+// heap's consolidation took 60 ms of a tool whose files were already written. AddressSanitizer
+// and coverage builds return normally instead, so that leak checks run and coverage data is
+// written at exit.
 int exit_without_teardown(int code);
 
 }  // namespace genie
