@@ -33,17 +33,12 @@ class TextOut {
     append(s);
     return *this;
   }
-  TextOut& operator+=(char c) {
-    push_back(c);
-    return *this;
-  }
 
   void reserve(size_t capacity) {
     if (capacity > capacity_) grow(capacity - size_);
   }
   void clear() { size_ = 0; }
   size_t size() const { return size_; }
-  const char* data() const { return data_.get(); }
   std::string_view view() const { return {data_.get(), size_}; }
 
  private:
