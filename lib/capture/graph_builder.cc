@@ -52,7 +52,7 @@ ValueId GraphBuilder::add_value(const TensorType& type) {
   return id;
 }
 
-NodeId GraphBuilder::add_node(Node node) {
+NodeId GraphBuilder::add_node(Node&& node) {
   if (annotator_) annotator_(node);
   return graph_.add_node(std::move(node));
 }

@@ -86,7 +86,7 @@ class GraphBuilder : public std::enable_shared_from_this<GraphBuilder> {
   // once per tensor.
   ValueId constant_for(const at::Tensor& real);
   ValueId add_value(const TensorType& type);
-  NodeId add_node(Node node);
+  NodeId add_node(Node&& node);
   // A new LazyTensor for `value`, with the given sizes and strides.
   at::Tensor make_lazy(ValueId value, c10::ScalarType dtype, c10::IntArrayRef sizes, c10::IntArrayRef strides);
   // Records that a real value was computed for `value` (shape inference by execution).

@@ -45,7 +45,14 @@ ValueId Graph::add_parameter(std::string name, TensorType type, Residency reside
 
 void Graph::add_output(std::string name, ValueId value) { outputs.push_back({std::move(name), value}); }
 
-NodeId Graph::add_node(Node node) {
+NodeId Graph::add_node(const Node& node) {
+  nodes.push_back(node);
+  return static_cast<NodeId>(nodes.size() - 1);
+}
+
+// Not a by-value sink: a node is 192 bytes of strings and vectors, and a capture adds
+// millions; each extra move was measurable.
+NodeId Graph::add_node(Node&& node) {
   nodes.push_back(std::move(node));
   return static_cast<NodeId>(nodes.size() - 1);
 }

@@ -77,7 +77,8 @@ struct Graph {
   ValueId add_input(std::string name, TensorType type);
   ValueId add_parameter(std::string name, TensorType type, Residency residency = Residency::kParameter);
   void add_output(std::string name, ValueId value);
-  NodeId add_node(Node node);
+  NodeId add_node(const Node& node);
+  NodeId add_node(Node&& node);
 };
 
 // The node that produces each value (kNoNode for inputs and stored values). Assumes ids in
