@@ -157,6 +157,29 @@ TEST(Errors, ShapeMismatchIsPyTorchsOwnMessage) {
   }
 }
 
+// What cannot enter a graph is named by its kind and name, with the reason and its kind.
+TEST(Errors, ATensorThatCannotEnterTheGraphIsNamed) {
+  CaptureScope scope;
+  GraphBuilder& builder = scope.builder();
+  auto error_of = [](const std::function<void()>& f) -> std::pair<ErrorKind, std::string> {
+    try {
+      f();
+    } catch (const Error& e) {
+      return {e.kind(), e.what()};
+    }
+    ADD_FAILURE() << "no error";
+    return {ErrorKind::kUsage, ""};
+  };
+  EXPECT_EQ(error_of([&] { builder.add_input(at::Tensor(), "x"); }),
+            std::make_pair(ErrorKind::kUsage, std::string("input \"x\": the tensor is undefined")));
+  at::Tensor lazy = builder.add_input(at::ones({2}), "y");
+  EXPECT_EQ(error_of([&] { builder.add_parameter(lazy, "fc.weight"); }),
+            std::make_pair(ErrorKind::kUsage, std::string("parameter \"fc.weight\": the tensor is already a LazyTensor")));
+  EXPECT_EQ(error_of([&] { builder.constant_for(at::ones({2, 2}).to_sparse()); }),
+            std::make_pair(ErrorKind::kUnsupported, std::string("a constant: only dense (strided) tensors can enter a graph")));
+  EXPECT_EQ(builder.graph().values.size(), 1u);  // only "y" entered
+}
+
 TEST(ShapeCache, RepeatedCallsHitTheCache) {
   CaptureScope scope;
   at::Tensor x = scope.builder().add_input(at::ones({8, 8}), "x");
