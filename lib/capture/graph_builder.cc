@@ -68,9 +68,9 @@ namespace {
 // Real tensors entering the graph must be plain dense tensors we can store and replay.
 // The error names the tensor by kind and name; its text is built only on failure, since a
 // model's every parameter passes through here on every capture.
-void check_real(const at::Tensor& real, const char* kind, const std::string& name = "") {
+void check_real(const at::Tensor& real, const char* kind, const std::string* name = nullptr) {
   auto fail_with = [&](ErrorKind error, const char* why) {
-    fail(error, std::string(kind) + (name.empty() ? "" : " \"" + name + "\"") + ": " + why);
+    fail(error, std::string(kind) + (name ? " \"" + *name + "\"" : "") + ": " + why);
   };
   if (!real.defined()) fail_with(ErrorKind::kUsage, "the tensor is undefined");
   if (is_lazy(real)) fail_with(ErrorKind::kUsage, "the tensor is already a LazyTensor");
@@ -84,14 +84,14 @@ at::Tensor GraphBuilder::wrap_for_user(const at::Tensor& lazy) const {
 }
 
 at::Tensor GraphBuilder::add_input(const at::Tensor& real, const std::string& name) {
-  check_real(real, "input", name);
+  check_real(real, "input", &name);
   ValueId v = graph_.add_input(name, tensor_type_of(real));
   real_.push_back(real);
   return wrap_for_user(make_lazy(v, real.scalar_type(), real.sizes(), real.strides()));
 }
 
 at::Tensor GraphBuilder::add_parameter(const at::Tensor& real, const std::string& name, Residency residency) {
-  check_real(real, "parameter", name);
+  check_real(real, "parameter", &name);
   if (!residency_is_stored(residency)) fail(ErrorKind::kUsage, "parameter \"" + name + "\": residency must be stored");
   ValueId v = graph_.add_parameter(name, tensor_type_of(real), residency);
   real_.push_back(real);
