@@ -638,9 +638,12 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
 }
 
 // Composite operators whose decomposition would lose what the model says (a linear layer,
-// an attention) and the fused kernel a backend runs for them: recorded as they are called.
+// an attention, a batch norm) and the fused kernel a backend runs for them (cuDNN's batch
+// norm is chosen inside the decomposition, by the device it runs on): recorded as they are
+// called.
 bool kept_whole(const c10::OperatorName& name) {
-  return name.name == "aten::linear" || name.name == "aten::scaled_dot_product_attention";
+  return name.name == "aten::linear" || name.name == "aten::scaled_dot_product_attention" ||
+         name.name == "aten::batch_norm";
 }
 
 size_t register_capture_kernels() {

@@ -2,21 +2,18 @@
 
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
-#include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/script.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <optional>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "capture/exported_model.h"
 #include "capture/exported_program.h"
 #include "capture/lazy_tensor.h"
+#include "capture/module_scopes.h"
 #include "support/error.h"
 
 namespace genie {
@@ -98,36 +95,6 @@ struct SlotRestorer {
   }
 };
 
-// The module paths of a TorchScript module tree by the path its interpreter frames give:
-// a container without forward (ModuleList, ModuleDict) is no frame of its own, so
-// "encoder.layer.0" appears as "encoder.0". Frame paths that another module would give too,
-// or that are some module's own path, are left out (the frame path stays as it is).
-std::unordered_map<std::string, std::string> module_paths_by_frame_path(const torch::jit::Module& root) {
-  std::unordered_map<std::string, std::string> paths;
-  std::unordered_set<std::string> ambiguous;
-  std::function<void(const torch::jit::Module&, const std::string&, const std::string&)> walk =
-      [&](const torch::jit::Module& module, const std::string& path, const std::string& frame_path) {
-        for (const auto& child : module.named_children()) {
-          const std::string child_path = path.empty() ? child.name : path + "." + child.name;
-          const bool is_frame = child.value.find_method("forward").has_value();
-          const std::string child_frame = !is_frame ? frame_path
-                                          : frame_path.empty() ? child.name
-                                                               : frame_path + "." + child.name;
-          if (is_frame && child_frame == child_path) ambiguous.insert(child_frame);  // a module's own path
-          if (is_frame && child_frame != child_path && !ambiguous.count(child_frame)) {
-            if (!paths.emplace(child_frame, child_path).second) {
-              paths.erase(child_frame);
-              ambiguous.insert(child_frame);
-            }
-          }
-          walk(child.value, child_path, child_frame);
-        }
-      };
-  walk(root, "", "");
-  for (const std::string& path : ambiguous) paths.erase(path);
-  return paths;
-}
-
 std::vector<std::pair<std::string, at::Tensor>> named_outputs(const c10::IValue& result) {
   std::vector<std::pair<std::string, at::Tensor>> outputs;
   flatten_outputs(result, "output", &outputs);
@@ -142,7 +109,6 @@ class TorchScriptModel final : public ModelFrontEnd {
     if (!module_.find_method(method_))
       fail(ErrorKind::kUsage, "the model has no method \"" + method_ + "\"");
     module_.eval();
-    module_paths_ = module_paths_by_frame_path(module_);
   }
 
   std::string format() const override { return "torchscript"; }
@@ -177,24 +143,17 @@ class TorchScriptModel final : public ModelFrontEnd {
       restore.saved.emplace_back(&slot, std::move(original));
       slot.object->setSlot(slot.slot, std::move(lazy));
     }
+    // Each node is named by the module whose method is running (module_scopes.h).
+    if (!scopes_) scopes_.emplace(module_);
+    ModuleScopes::Tracking frames(*scopes_);
     struct AnnotatorReset {
       GraphBuilder& builder;
       ~AnnotatorReset() { builder.set_node_annotator(nullptr); }
     } annotator_reset{builder};
-    builder.set_node_annotator([this](Node& node) {
-      const std::vector<std::string> frames = torch::jit::currentModuleHierarchy();
-      // A model has few distinct stacks of frames: each is parsed once.
-      scope_key_.clear();
-      for (const std::string& frame : frames) scope_key_.append(frame).push_back('\n');
-      auto known = scopes_.find(scope_key_);
-      if (known == scopes_.end()) {
-        auto [scope, type] = module_scope_of(frames);
-        auto real = module_paths_.find(scope);
-        if (real != module_paths_.end()) scope = real->second;
-        known = scopes_.emplace(scope_key_, std::make_pair(std::move(scope), std::move(type))).first;
-      }
-      node.scope = known->second.first;
-      node.module_type = known->second.second;
+    builder.set_node_annotator([&frames](Node& node) {
+      const ModuleScope& scope = frames.current();
+      node.scope = scope.path;
+      node.module_type = scope.type;
     });
     // The model's own operators, as written: no profiling runs and no JIT fusion (a fused
     // group would hide the operators and cost a compilation per loaded model).
@@ -234,10 +193,7 @@ class TorchScriptModel final : public ModelFrontEnd {
   torch::jit::Module module_;
   std::string method_;
   std::optional<std::vector<TensorSlot>> slots_;
-  std::unordered_map<std::string, std::string> module_paths_;  // module_paths_by_frame_path
-  // (scope, module type) by the interpreter's frames, joined by newlines
-  std::unordered_map<std::string, std::pair<std::string, std::string>> scopes_;
-  std::string scope_key_;
+  std::optional<ModuleScopes> scopes_;
 };
 
 bool starts_with_zip_magic(const std::string& path) {
@@ -248,31 +204,6 @@ bool starts_with_zip_magic(const std::string& path) {
 }
 
 }  // namespace
-
-std::pair<std::string, std::string> module_scope_of(const std::vector<std::string>& frames) {
-  std::string scope, type;
-  for (const std::string& frame : frames) {
-    // "NAME(TYPE)::method"; "TOP(...)" is the root, "SELF(...)" a method of the same module,
-    // "::function" a free function: only named submodules extend the path.
-    auto open = frame.find('(');
-    auto close = frame.find(")::");
-    if (open == std::string::npos || close == std::string::npos || close < open) continue;
-    std::string name = frame.substr(0, open);
-    // A method of the same module, or a TorchScript function called from one (frames of
-    // functions not inlined: "CALL_FUNCTION::multi_head_attention_forward()::...").
-    if (name == "SELF" || name.rfind("CALL_FUNCTION::", 0) == 0) continue;
-    if (name == "TOP") {
-      type = frame.substr(open + 1, close - open - 1);
-      continue;
-    }
-    scope += (scope.empty() ? "" : ".") + name;
-    type = frame.substr(open + 1, close - open - 1);
-  }
-  // TorchScript qualifies types: "__torch__.torchvision.models.resnet.BasicBlock" -> "BasicBlock".
-  auto dot = type.rfind('.');
-  if (dot != std::string::npos) type = type.substr(dot + 1);
-  return {scope, type};
-}
 
 std::unique_ptr<ModelFrontEnd> model_open(const std::string& path, const std::string& method) {
   std::ifstream probe(path, std::ios::binary);

@@ -77,12 +77,4 @@ CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>&
                             const ExecOptions& options = GraphBuilder::default_options(),
                             Functionalization functionalization = Functionalization::kWhenNeeded);
 
-// The module path and type of a TorchScript call from its interpreter frames, e.g.
-// ["TOP(ResNet)::forward", "SELF(ResNet)::_forward_impl", "layer1(Sequential)::forward",
-//  "0(BasicBlock)::forward", "conv1(Conv2d)::forward", "SELF(Conv2d)::_conv_forward"]
-//  -> {"layer1.0.conv1", "Conv2d"}. Frames name a module by the attribute its caller used,
-// so an element of a ModuleList comes out without the list's name ("encoder.0"); the
-// TorchScript front end maps such paths back to the model's ("encoder.layer.0").
-std::pair<std::string, std::string> module_scope_of(const std::vector<std::string>& frames);
-
 }  // namespace genie

@@ -218,22 +218,41 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ExportedVsTorchScript);
 INSTANTIATE_TEST_SUITE_P(Models, RealModel, ::testing::ValuesIn(model_cases()), test_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(RealModel);
 
-TEST(ModuleScope, FromTorchScriptFrames) {
-  EXPECT_EQ(module_scope_of({"TOP(ResNet)::forward", "SELF(ResNet)::_forward_impl", "layer1(Sequential)::forward",
-                             "0(BasicBlock)::forward", "conv1(Conv2d)::forward", "SELF(Conv2d)::_conv_forward"}),
-            (std::pair<std::string, std::string>{"layer1.0.conv1", "Conv2d"}));
-  EXPECT_EQ(module_scope_of({"TOP(ResNet)::forward", "layer1(Sequential)::forward", "0(BasicBlock)::forward"}),
-            (std::pair<std::string, std::string>{"layer1.0", "BasicBlock"}));
-  EXPECT_EQ(module_scope_of({"TOP(__torch__.torchvision.models.resnet.ResNet)::forward"}),
-            (std::pair<std::string, std::string>{"", "ResNet"}));
-  EXPECT_EQ(module_scope_of({"TOP(M)::forward", "relu(ReLU)::forward1", "::relu"}),
-            (std::pair<std::string, std::string>{"relu", "ReLU"}));
-  EXPECT_EQ(module_scope_of({}), (std::pair<std::string, std::string>{"", ""}));
-  // A scripted function called from a module method (not inlined): not a module.
-  EXPECT_EQ(module_scope_of({"TOP(TransformerEncoder)::forward", "0(TransformerEncoderLayer)::forward",
-                             "self_attn(MultiheadAttention)::forward",
-                             "CALL_FUNCTION::multi_head_attention_forward()::multi_head_attention_forward"}),
-            (std::pair<std::string, std::string>{"0.self_attn", "MultiheadAttention"}));
+// Each operator is named by the module whose method runs it: by the module's own path (through
+// a container without forward, as a ModuleList is), kept through a method calling another of
+// its module's, the same for a module called twice; the root's own operators get "" and the
+// root's type. (A TorchScript function keeps its caller's module: the scripted
+// TransformerEncoder's attention, at least 90% scoped above.)
+TEST(ModuleScope, FromTheModuleWhoseMethodRuns) {
+  torch::jit::Module block("Block");
+  block.define(R"(
+def forward(self, x):
+    return self.twice(x).relu()
+def twice(self, x):
+    return x * 2
+)", nullptr);
+  torch::jit::Module holder("Holder");  // no forward, so no frame of its own
+  holder.register_module("block", block);
+  torch::jit::Module root("Root");
+  root.register_module("blocks", holder);
+  root.define(R"(
+def forward(self, x):
+    y = self.blocks.block.forward(x)
+    return self.blocks.block.forward(y) + 1
+)", nullptr);
+  const std::string path = ::testing::TempDir() + "/module_scope.pt";
+  root.save(path);
+  auto model = model_open(path);
+  const Graph graph = model_capture(*model, {at::ones({2, 3})}).graph;
+  std::vector<std::string> got;
+  for (const Node& n : graph.nodes) got.push_back(n.op + " " + n.scope + " " + n.module_type);
+  EXPECT_EQ(got, (std::vector<std::string>{"aten::mul blocks.block Block", "aten::relu blocks.block Block",
+                                           "aten::mul blocks.block Block", "aten::relu blocks.block Block",
+                                           "aten::add  Root"}));
+  // Another capture of the same loaded model names them the same.
+  const Graph again = model_capture(*model, {at::ones({2, 3})}).graph;
+  ASSERT_EQ(again.nodes.size(), graph.nodes.size());
+  for (size_t i = 0; i < graph.nodes.size(); ++i) EXPECT_EQ(again.nodes[i].scope, graph.nodes[i].scope);
 }
 
 TEST(ModuleScope, FromExportedNodeMetadata) {

@@ -176,7 +176,7 @@ TEST_P(RealModel, AgreesWithTheGraph) {
   EXPECT_EQ(role("conv_bn", "conv"), convs);
   for (NodeId c : convs) {
     const auto& r = readers[graph_.nodes[c].outputs[0].values[0]];
-    if (r.size() != 1 || graph_.nodes[r[0]].op != "aten::native_batch_norm") continue;
+    if (r.size() != 1 || graph_.nodes[r[0]].op != "aten::batch_norm") continue;
     const auto& bn_readers = readers[graph_.nodes[r[0]].outputs[0].values[0]];
     if (bn_readers.size() == 1 && is_relu(graph_.nodes[bn_readers[0]])) fused.push_back(c);
   }

@@ -213,7 +213,7 @@ else
   check "resnet18 full SVG is valid XML" xmllint --noout "$work/r18-full.svg"
   # 67 module paths, and a second call of each block's ReLU.
   equal "resnet18: clusters" "$(clusters "$work/r18-full.svg")" 75
-  equal "resnet18: operator boxes" "$(boxes "$work/r18-full.svg" op)" 89
+  equal "resnet18: operator boxes" "$(boxes "$work/r18-full.svg" op)" 69
   "$patterns_tool" --annotate "$bert" 2>/dev/null | viz - --depth 4 -o "$work/bert.svg"
   check "BERT SVG is valid XML" xmllint --noout "$work/bert.svg"
   equal "BERT --depth 4: clusters" "$(clusters "$work/bert.svg")" 12
