@@ -42,6 +42,8 @@ class ModuleScopes {
     static const ModuleScope kNone;
 
     const ModuleScopes& modules_;
+    // On even where the thread had switched RecordFunction off (at::RecordFunctionGuard).
+    at::RecordFunctionGuard enabled_{true};
     // One entry per frame entered: the frame's own module, or its caller's for a frame that
     // is no method of this model's modules (a TorchScript function). A frame is left only if
     // it was entered while this tracking followed.
