@@ -5,6 +5,7 @@
 // eagerly on the same inputs. Captured with functionalization from the start, the graph is the
 // same. A .pt2 and a TorchScript capture of the same model record the same operators per module.
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
@@ -253,6 +254,14 @@ def forward(self, x):
   const Graph again = model_capture(*model, {at::ones({2, 3})}).graph;
   ASSERT_EQ(again.nodes.size(), graph.nodes.size());
   for (size_t i = 0; i < graph.nodes.size(); ++i) EXPECT_EQ(again.nodes[i].scope, graph.nodes[i].scope);
+  // Also where the calling thread switched RecordFunction off, which it finds as it left it.
+  {
+    at::RecordFunctionGuard off(false);
+    const Graph quiet = model_capture(*model, {at::ones({2, 3})}).graph;
+    ASSERT_EQ(quiet.nodes.size(), graph.nodes.size());
+    for (size_t i = 0; i < graph.nodes.size(); ++i) EXPECT_EQ(quiet.nodes[i].scope, graph.nodes[i].scope);
+    EXPECT_FALSE(at::isRecordFunctionEnabled());
+  }
 }
 
 TEST(ModuleScope, FromExportedNodeMetadata) {
