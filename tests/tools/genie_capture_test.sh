@@ -50,7 +50,8 @@ check "weights are deterministic" cmp "$work/r18.safetensors" "$work/r18b.safete
 # A pipe or device as the output (-o /dev/null, a FIFO) is written in place, not replaced by
 # a renamed file; its weights must be named.
 mkfifo "$work/fifo"
-cat "$work/fifo" >"$work/from-fifo.json" &
+# (timeout: should the capture fail before it opens the FIFO, the reader would wait forever)
+timeout 300 cat "$work/fifo" >"$work/from-fifo.json" &
 reader=$!
 expect 0 "nodes" -- "$models/resnet18.traced.pt" --input 1x3x224x224 -o "$work/fifo" --weights "$work/fifo.st"
 wait $reader
