@@ -124,6 +124,8 @@ c1=$!
 c2=$!
 wait $c1 && ok || bad "first of two concurrent clients" "$work/c1"
 wait $c2 && ok || bad "second of two concurrent clients" "$work/c2"
+check "the text report names the server and its device, each once" \
+  grep -qE "resnet18\.json on 127\.0\.0\.1:$main_port \((cpu|cuda:[0-9]+)\): [0-9]+ nodes; sent nothing" "$work/c2"
 
 # Hostile and broken peers; after each the server still answers.
 send_raw "$main_port" 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'

@@ -338,7 +338,8 @@ int main(int argc, char** argv) {
                                                             : "nothing, the server held both";
         std::printf("%s on %s (%s): %zu nodes; sent %s (%llu bytes); last call moved %llu bytes out, %llu in, "
                     "server %.3f ms\n",
-                    report["graph"].get<std::string>().c_str(), remote.c_str(), device_text.c_str(), info.graph_nodes,
+                    report["graph"].get<std::string>().c_str(), remote.c_str(),
+                    remote_run->client.welcome().device.c_str(), info.graph_nodes,
                     sent,
                     static_cast<unsigned long long>(remote_run->upload.bytes_sent),
                     static_cast<unsigned long long>(remote_run->call_sent),
