@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
       options.poll_window = std::chrono::microseconds(std::atoi(both.c_str()));
       client_options.poll_window = std::chrono::microseconds(std::atoi(both.substr(both.find(',') + 1).c_str()));
     }
+    else if (a.rfind("-", 0) == 0) {
+      graphs.clear();  // an unknown option: usage below
+      break;
+    }
     else graphs.push_back(a);
   }
   if (graphs.empty()) {
@@ -70,7 +74,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(client_options.poll_window.count()));
   std::printf("%-28s %10s %10s %8s %12s %12s %14s %12s\n", "graph", "local", "remote", "ratio", "bytes out", "bytes in",
               "first remote", "round trip");
-  for (const std::string& path : graphs) {
+  int status = 0;
+  for (const std::string& path : graphs) try {
     genie::Graph graph = genie::graph_read(path);
     const std::string weights_path = genie::weights_path_beside(path);
     at::Generator generator = at::detail::createCPUGenerator(0);
@@ -125,8 +130,11 @@ int main(int argc, char** argv) {
     std::printf("%-28s %10.3f %10.3f %8.3f %12llu %12llu %11.1f ms %9.3f ms  server run %.3f ms\n", name.c_str(), median(local_ms),
                 median(remote_ms), median(remote_ms) / median(local_ms), static_cast<unsigned long long>(bytes_out),
                 static_cast<unsigned long long>(bytes_in), first, median(round_trip_ms), median(server_ms));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "remote_bench: %s\n", e.what());
+    status = 1;
   }
   server.stop();
   serving.join();
-  return 0;
+  return status;
 }

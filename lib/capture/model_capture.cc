@@ -162,18 +162,30 @@ class TorchScriptModel final : public ModelFrontEnd {
     std::vector<c10::IValue> args(inputs.begin(), inputs.end());
     const auto& declared = schema().arguments();
     for (size_t i = args.size() + 1; i < declared.size(); ++i) args.push_back(*declared[i].default_value());
-    return named_outputs(module_.get_method(method_)(std::move(args)));
+    // Work the model forks (torch.jit.fork) runs at once on this thread, not on the inter-op
+    // pool: the builder and the frame stack are this thread's, and every capture records the
+    // forked operators in the same order.
+    c10::intrusive_ptr<c10::ivalue::Future> done =
+        module_.get_method(method_).run_async(std::move(args), {}, [](std::function<void()> task) { task(); });
+    return named_outputs(done->value());  // complete; rethrows the model's error
   }
 
   std::vector<std::pair<std::string, at::Tensor>> run_eager(const std::vector<at::Tensor>& inputs) override {
+    // A copy of the module that shares its tensors runs eagerly: a method keeps the graph it
+    // was first optimised into, and with the optimizer on (as here) submodule calls are
+    // inlined, so a capture of the same methods afterwards would see no submodule's frame.
+    if (!eager_) eager_ = module_.clone(/*inplace=*/true);
     c10::InferenceMode inference;
     std::vector<c10::IValue> args(inputs.begin(), inputs.end());
     const auto& declared = schema().arguments();
     for (size_t i = args.size() + 1; i < declared.size(); ++i) args.push_back(*declared[i].default_value());
-    return named_outputs(module_.get_method(method_)(std::move(args)));
+    return named_outputs(eager_->get_method(method_)(std::move(args)));
   }
 
-  void to(const c10::Device& device) override { module_.to(device); }
+  void to(const c10::Device& device) override {
+    module_.to(device);
+    if (eager_) eager_->to(device);  // a no-op where it shares the tensors just moved in place
+  }
 
   std::unique_ptr<ModelFrontEnd> optimized_for_inference() const override {
     try {
@@ -190,7 +202,8 @@ class TorchScriptModel final : public ModelFrontEnd {
  private:
   const c10::FunctionSchema& schema() const { return module_.get_method(method_).function().getSchema(); }
 
-  torch::jit::Module module_;
+  torch::jit::Module module_;  // captured; its methods run only with the JIT optimizer off
+  std::optional<torch::jit::Module> eager_;
   std::string method_;
   std::optional<std::vector<TensorSlot>> slots_;
   std::optional<ModuleScopes> scopes_;

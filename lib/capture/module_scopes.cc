@@ -1,3 +1,9 @@
+// Built with NDEBUG in every build type (lib/CMakeLists.txt): at::RecordFunction's layout and
+// its inline inputs() differ without it, and the LibTorch wheel is built with it.
+#ifndef NDEBUG
+#error "module_scopes.cc must be compiled with NDEBUG, as LibTorch is (see lib/CMakeLists.txt)"
+#endif
+
 #include "capture/module_scopes.h"
 
 namespace genie {
@@ -17,7 +23,7 @@ ModuleScopes::ModuleScopes(const torch::jit::Module& root) {
 }
 
 ModuleScopes::Tracking::Tracking(const ModuleScopes& modules) : modules_(modules), outer_(tracking) {
-  stack_.reserve(32);
+  stack_.reserve(32);  // deeper than most models nest, so entering a frame rarely allocates
   if (outer_) at::disableCallback(outer_->callback_);
   // The interpreter passes a frame its inputs, the first of a method being its module.
   callback_ = at::addThreadLocalCallback(at::RecordFunctionCallback(&enter, &leave)

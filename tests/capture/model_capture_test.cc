@@ -7,6 +7,8 @@
 #include <ATen/ATen.h>
 #include <ATen/record_function.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/frontend/resolver.h>
+#include <torch/csrc/jit/frontend/sugared_value.h>
 #include <torch/script.h>
 
 #include <cstdlib>
@@ -17,6 +19,7 @@
 #include "capture/exported_program.h"
 #include "capture/model_capture.h"
 #include "exec/aten_types.h"
+#include "exec/fold_batch_norm.h"
 #include "exec/plan.h"
 #include "graph/json_codec.h"
 #include "graph/validate.h"
@@ -34,6 +37,9 @@ struct ModelCase {
   double scoped_at_least = 0.9;  // share of nodes that must know their submodule
   bool writes_through_views = false;  // so it is captured with functionalization
 };
+
+// So that a failing case is named in gtest's output rather than dumped as bytes.
+void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
 
 std::string models_dir() {
   const char* dir = std::getenv("GENIE_TEST_MODELS");
@@ -261,6 +267,105 @@ def forward(self, x):
     ASSERT_EQ(quiet.nodes.size(), graph.nodes.size());
     for (size_t i = 0; i < graph.nodes.size(); ++i) EXPECT_EQ(quiet.nodes[i].scope, graph.nodes[i].scope);
     EXPECT_FALSE(at::isRecordFunctionEnabled());
+  }
+  // Also after the same loaded model ran eagerly, long enough for the JIT to have optimised
+  // (and inlined) its plan.
+  for (int i = 0; i < 4; ++i) model->run_eager({at::ones({2, 3})});
+  const Graph after_eager = model_capture(*model, {at::ones({2, 3})}).graph;
+  ASSERT_EQ(after_eager.nodes.size(), graph.nodes.size());
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    EXPECT_EQ(after_eager.nodes[i].scope, graph.nodes[i].scope) << i;
+    EXPECT_EQ(after_eager.nodes[i].module_type, graph.nodes[i].module_type) << i;
+  }
+}
+
+// Work a model forks (torch.jit.fork) is captured whole, in program order, with its modules'
+// scopes, on every capture: it once ran on the inter-op pool, racing the capturing thread.
+TEST(ModuleScope, ForkedWorkIsCapturedInOrder) {
+  auto branch = [](const std::string& factor) {
+    torch::jit::Module m("Branch");
+    m.define("def forward(self, x):\n    return x.relu() * " + factor + "\n", nullptr);
+    return m;
+  };
+  torch::jit::Module root("Par");
+  root.register_module("a", branch("2.0"));
+  root.register_module("b", branch("3.0"));
+  // What Python's torch.jit.fork compiles to; define()'s default resolver knows only torch.
+  struct ForkResolver : torch::jit::NativeResolver {
+    std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction& m,
+                                                           const torch::jit::SourceRange& loc) override {
+      if (name == "fork") return torch::jit::SpecialFormValue::create(c10::prim::fork);
+      return NativeResolver::resolveValue(name, m, loc);
+    }
+  };
+  root.define(R"(
+def forward(self, x):
+    fa = fork(self.a.forward, x)
+    fb = fork(self.b.forward, x)
+    return torch.wait(fa) - torch.wait(fb)
+)", std::make_shared<ForkResolver>());
+  const std::string path = ::testing::TempDir() + "/forked.pt";
+  root.save(path);
+  auto model = model_open(path);
+  const at::Tensor x = at::randn({4, 8});
+  for (int round = 0; round < 20; ++round) {
+    const CapturedModel captured = model_capture(*model, {x});
+    std::vector<std::string> got;
+    for (const Node& n : captured.graph.nodes) got.push_back(n.op + " " + n.scope + " " + n.module_type);
+    ASSERT_EQ(got, (std::vector<std::string>{"aten::relu a Branch", "aten::mul a Branch", "aten::relu b Branch",
+                                             "aten::mul b Branch", "aten::sub  Par"}))
+        << "round " << round;
+  }
+  // And the graph computes what the model does.
+  const Graph graph = model_capture(*model, {x}).graph;
+  std::vector<at::Tensor> replayed = graph_run(graph, ExecOptions{}, [&](ValueId) { return x; });
+  const at::Tensor expected = x.relu() * 2.0 - x.relu() * 3.0;
+  expect_close(replayed, {expected});
+  expect_close({model->run_eager({x})[0].second}, {expected});
+}
+
+// aten::batch_norm is recorded whole (not decomposed), also where it has no running
+// statistics (BatchNorm2d(track_running_stats=False), InstanceNorm) or a traced model runs it
+// in training mode; the graph computes what the model does, and batch-norm folding takes only
+// the inference one.
+TEST(BatchNorm, WithoutRunningStatsAndInTrainingMode) {
+  torch::jit::Module m("Norms");
+  m.register_parameter("conv", at::randn({4, 3, 3, 3}), false);
+  m.register_parameter("weight", at::rand({4}) + 0.5, false);
+  m.register_parameter("bias", at::randn({4}), false);
+  m.register_buffer("train_mean", at::randn({4}));
+  m.register_buffer("train_var", at::rand({4}) + 0.5);
+  m.register_buffer("eval_mean", at::randn({4}));
+  m.register_buffer("eval_var", at::rand({4}) + 0.5);
+  m.define(R"(
+def forward(self, x):
+    no_stats = torch.batch_norm(torch.conv2d(x, self.conv), self.weight, self.bias, None, None, True, 0.1, 1e-5, False)
+    training = torch.batch_norm(torch.conv2d(x, self.conv), self.weight, self.bias, self.train_mean, self.train_var,
+                                True, 0.1, 1e-5, False)
+    inference = torch.batch_norm(torch.conv2d(x, self.conv), self.weight, self.bias, self.eval_mean, self.eval_var,
+                                 False, 0.1, 1e-5, False)
+    return no_stats + training * 2 + inference * 3
+)", nullptr);
+  const std::string path = ::testing::TempDir() + "/norms.pt";
+  m.save(path);
+  auto model = model_open(path);
+  const at::Tensor x = at::randn({2, 3, 7, 7});
+  const CapturedModel captured = model_capture(*model, {x});
+  std::vector<std::string> ops;
+  for (const Node& n : captured.graph.nodes) ops.push_back(n.op);
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "aten::batch_norm"), 3) << ::testing::PrintToString(ops);
+
+  std::vector<at::Tensor> expected;
+  for (auto& [name, t] : model->run_eager({x})) expected.push_back(t);
+  for (const bool fold : {false, true}) {
+    Graph graph = captured.graph;
+    StoredTensors stored;
+    for (const NamedValue& p : graph.parameters)
+      for (const auto& [name, t] : captured.weights)
+        if (name == p.name) stored[p.value] = t.clone();  // a training-mode run updates its statistics
+    if (fold) EXPECT_EQ(fold_batch_norm(graph, stored), 1u);
+    stored[graph.inputs[0].value] = x;
+    expect_close(graph_run(graph, ExecOptions{}, [&](ValueId v) { return stored.at(v); }), expected);
   }
 }
 

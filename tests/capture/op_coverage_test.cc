@@ -26,6 +26,8 @@ struct OpCase {
   std::function<Tensor(Inputs&)> fn;
 };
 
+void PrintTo(const OpCase& c, std::ostream* os) { *os << c.name; }
+
 Tensor f(std::vector<int64_t> shape) { return at::randn(shape); }
 Tensor pos(std::vector<int64_t> shape) { return at::rand(shape) + 0.5; }
 Tensor longs(std::vector<int64_t> values, std::vector<int64_t> shape = {}) {

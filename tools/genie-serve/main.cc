@@ -92,10 +92,9 @@ int main(int argc, char** argv) {
     // serve() returns only after stop(); the signal thread has done its work.
     signal_thread.join();
     const auto& stats = server.stats();
-    std::fprintf(stderr, "genie-serve: stopped after %llu connections, %llu runs, %llu uploads\n",
-                 static_cast<unsigned long long>(stats.connections.load()),
-                 static_cast<unsigned long long>(stats.runs.load()),
-                 static_cast<unsigned long long>(stats.uploads.load()));
+    auto count = [](uint64_t n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); };
+    std::fprintf(stderr, "genie-serve: stopped after %s, %s, %s\n", count(stats.connections, "connection").c_str(),
+                 count(stats.runs, "run").c_str(), count(stats.uploads, "upload").c_str());
     return 0;
   });
 }
