@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
       client_options.poll_window = std::chrono::microseconds(std::atoi(both.substr(both.find(',') + 1).c_str()));
     }
     else if (a.rfind("-", 0) == 0) {
-      graphs.clear();  // an unknown option: usage below
+      std::fprintf(stderr, "remote_bench: unknown option %s\n", a.c_str());
+      graphs.clear();  // usage below
       break;
     }
     else graphs.push_back(a);

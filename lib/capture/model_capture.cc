@@ -167,7 +167,11 @@ class TorchScriptModel final : public ModelFrontEnd {
     // forked operators in the same order.
     c10::intrusive_ptr<c10::ivalue::Future> done =
         module_.get_method(method_).run_async(std::move(args), {}, [](std::function<void()> task) { task(); });
-    return named_outputs(done->value());  // complete; rethrows the model's error
+    // Only a future the model did not fork here (an RPC's) can still be pending.
+    if (!done->completed())
+      fail(ErrorKind::kUnsupported, "the model waits on work done elsewhere (not torch.jit.fork): it cannot be captured");
+    // The model's error comes out as c10::ivalue::Future::FutureError, its text the interpreter's.
+    return named_outputs(done->value());
   }
 
   std::vector<std::pair<std::string, at::Tensor>> run_eager(const std::vector<at::Tensor>& inputs) override {

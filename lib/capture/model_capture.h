@@ -38,8 +38,9 @@ class ModelFrontEnd {
                                                               const std::vector<at::Tensor>& inputs) = 0;
 
   // The method run by the model's own framework (the baseline genie-run checks and times
-  // against), on real tensors; outputs named as run() names them. Before or after run(): it
-  // changes nothing a capture records.
+  // against), on real tensors; outputs named as run() names them. Before or after run(), a
+  // capture records the same nodes and scopes (the model's own in-place buffer updates, such
+  // as a training-mode batch norm's statistics, do change the tensors both share).
   virtual std::vector<std::pair<std::string, at::Tensor>> run_eager(const std::vector<at::Tensor>& inputs) = 0;
   // Moves parameters and buffers to `device`.
   virtual void to(const c10::Device& device) = 0;

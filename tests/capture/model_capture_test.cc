@@ -11,6 +11,7 @@
 #include <torch/csrc/jit/frontend/sugared_value.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -268,14 +269,17 @@ def forward(self, x):
     for (size_t i = 0; i < graph.nodes.size(); ++i) EXPECT_EQ(quiet.nodes[i].scope, graph.nodes[i].scope);
     EXPECT_FALSE(at::isRecordFunctionEnabled());
   }
-  // Also after the same loaded model ran eagerly, long enough for the JIT to have optimised
-  // (and inlined) its plan.
-  for (int i = 0; i < 4; ++i) model->run_eager({at::ones({2, 3})});
-  const Graph after_eager = model_capture(*model, {at::ones({2, 3})}).graph;
-  ASSERT_EQ(after_eager.nodes.size(), graph.nodes.size());
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    EXPECT_EQ(after_eager.nodes[i].scope, graph.nodes[i].scope) << i;
-    EXPECT_EQ(after_eager.nodes[i].module_type, graph.nodes[i].module_type) << i;
+  // Also after the loaded model ran eagerly, long enough for the JIT to have optimised (and
+  // inlined) its plan: after captures, and before the first.
+  auto fresh = model_open(path);
+  for (ModelFrontEnd* m : {model.get(), fresh.get()}) {
+    for (int i = 0; i < 4; ++i) m->run_eager({at::ones({2, 3})});
+    const Graph after_eager = model_capture(*m, {at::ones({2, 3})}).graph;
+    ASSERT_EQ(after_eager.nodes.size(), graph.nodes.size());
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+      EXPECT_EQ(after_eager.nodes[i].scope, graph.nodes[i].scope) << i;
+      EXPECT_EQ(after_eager.nodes[i].module_type, graph.nodes[i].module_type) << i;
+    }
   }
 }
 
@@ -324,10 +328,10 @@ def forward(self, x):
   expect_close({model->run_eager({x})[0].second}, {expected});
 }
 
-// aten::batch_norm is recorded whole (not decomposed), also where it has no running
-// statistics (BatchNorm2d(track_running_stats=False), InstanceNorm) or a traced model runs it
-// in training mode; the graph computes what the model does, and batch-norm folding takes only
-// the inference one.
+// aten::batch_norm is recorded whole (not decomposed), also without running statistics (as
+// BatchNorm2d(track_running_stats=False) calls it) and in training mode (as a model traced in
+// training mode calls it); the graph computes what the model does, and batch-norm folding
+// takes only the inference one.
 TEST(BatchNorm, WithoutRunningStatsAndInTrainingMode) {
   torch::jit::Module m("Norms");
   m.register_parameter("conv", at::randn({4, 3, 3, 3}), false);
@@ -363,7 +367,9 @@ def forward(self, x):
     for (const NamedValue& p : graph.parameters)
       for (const auto& [name, t] : captured.weights)
         if (name == p.name) stored[p.value] = t.clone();  // a training-mode run updates its statistics
-    if (fold) EXPECT_EQ(fold_batch_norm(graph, stored), 1u);
+    if (fold) {
+      EXPECT_EQ(fold_batch_norm(graph, stored), 1u);
+    }
     stored[graph.inputs[0].value] = x;
     expect_close(graph_run(graph, ExecOptions{}, [&](ValueId v) { return stored.at(v); }), expected);
   }
