@@ -120,6 +120,18 @@ class TorchScriptModel final : public ModelFrontEnd {
     return names;
   }
 
+  std::vector<std::string> non_tensor_inputs(size_t count) const override {
+    const auto& args = schema().arguments();
+    std::vector<std::string> found;
+    for (size_t i = 1; i < args.size() && i <= count; ++i) {
+      c10::TypePtr type = args[i].type();
+      if (auto optional = type->cast<c10::OptionalType>()) type = optional->getElementType();
+      if (!type->isSubtypeOf(*c10::TensorType::get()))
+        found.push_back(clean_name(args[i].name()) + ": " + args[i].type()->annotation_str());
+    }
+    return found;
+  }
+
   size_t required_inputs() const override {
     const auto& args = schema().arguments();
     size_t required = 0;
@@ -302,6 +314,12 @@ CapturedModel model_capture(ModelFrontEnd& model, const std::vector<at::Tensor>&
                                                  : std::to_string(required) + " to " + std::to_string(names.size());
     fail(ErrorKind::kUsage, "the model takes " + count + " input" + (names.size() == 1 ? "" : "s") + " (" + list +
                                 "), " + std::to_string(inputs.size()) + " given");
+  }
+  if (std::vector<std::string> others = model.non_tensor_inputs(inputs.size()); !others.empty()) {
+    std::string list;
+    for (const std::string& o : others) list += (list.empty() ? "" : ", ") + o;
+    fail(ErrorKind::kUnsupported, "the model takes inputs that are not tensors (" + list +
+                                      "); genie-capture gives tensors only: capture a wrapper whose inputs are tensors");
   }
   // Most models never write through a view: they are captured without functionalization's
   // wrappers, which cost a quarter of a capture. One that does is caught at that write and

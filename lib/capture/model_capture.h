@@ -26,6 +26,9 @@ class ModelFrontEnd {
   virtual std::vector<std::string> input_names() const = 0;
   // How many of them must be given; the rest have defaults.
   virtual size_t required_inputs() const = 0;
+  // Which of the first `count` inputs a capture cannot give, being no tensor: their names and
+  // declared types ("xs: List[Tensor]"), where the format says. (Later ones take defaults.)
+  virtual std::vector<std::string> non_tensor_inputs(size_t /*count*/) const { return {}; }
   // The input types the model was made for, where the file says (a .pt2 does; TorchScript
   // does not: empty).
   virtual std::vector<TensorType> example_input_types() const { return {}; }

@@ -375,6 +375,34 @@ def forward(self, x):
   }
 }
 
+// A capture gives a model tensors only: an input declared otherwise is refused up front, in
+// one line naming it, unless it is left to its default.
+TEST(ModelInputs, NonTensorInputsAreRefusedUnlessLeftToTheirDefaults) {
+  torch::jit::Module m("Scaled");
+  m.define(R"(
+def forward(self, x, k: float = 2.0, xs: Optional[List[Tensor]] = None, mask: Optional[Tensor] = None):
+    return x * k
+)", nullptr);
+  const std::string path = ::testing::TempDir() + "/scaled.pt";
+  m.save(path);
+  auto model = model_open(path);
+  EXPECT_EQ(model_capture(*model, {at::ones({2})}).graph.nodes.size(), 1u);
+  try {
+    model_capture(*model, {at::ones({2}), at::ones({1})});
+    ADD_FAILURE() << "a tensor for k: float was taken";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
+    EXPECT_EQ(std::string(e.what()), "the model takes inputs that are not tensors (k: float); genie-capture gives tensors "
+                                     "only: capture a wrapper whose inputs are tensors");
+  }
+  try {
+    model_capture(*model, {at::ones({2}), at::ones({1}), at::ones({1}), at::ones({2})});
+    ADD_FAILURE() << "tensors for k and xs were taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("(k: float, xs: Optional[List[Tensor]])"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ModuleScope, FromExportedNodeMetadata) {
   using Scope = std::pair<std::string, std::string>;
   EXPECT_EQ(module_scope_of_stack("L__self__,,torchvision.models.resnet.ResNet;L__self___layer1,layer1,"
