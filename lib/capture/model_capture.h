@@ -16,7 +16,8 @@
 
 namespace genie {
 
-// One model format.
+// One model format. One loaded model is used by one thread at a time: a capture puts
+// LazyTensors into the model's own parameter slots while it runs.
 class ModelFrontEnd {
  public:
   virtual ~ModelFrontEnd() = default;

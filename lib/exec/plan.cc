@@ -1,6 +1,7 @@
 #include "exec/plan.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -98,6 +99,24 @@ bool may_alias(const c10::OperatorHandle& op) {
 // the graph recorded a contiguous copy would change what they compute.
 bool reads_layout(const std::string& op) {
   return op.find("as_strided") != std::string::npos || op.find("_reshape_alias") != std::string::npos;
+}
+
+// The running statistics a node would write without its schema saying so: batch_norm,
+// native_batch_norm, instance_norm, cudnn_batch_norm... normalising by the batch's own
+// statistics (training, use_input_stats) update the running_mean and running_var they are
+// given in place. Told apart by their arguments, so every such operator is covered.
+std::vector<size_t> running_stats_written(const c10::FunctionSchema& schema, const Node& node) {
+  std::optional<size_t> mean, var, flag;
+  const auto& args = schema.arguments();
+  for (size_t i = 0; i < args.size() && i < node.inputs.size(); ++i) {
+    if (args[i].name() == "running_mean") mean = i;
+    else if (args[i].name() == "running_var") var = i;
+    else if (args[i].name() == "training" || args[i].name() == "use_input_stats") flag = i;
+  }
+  if (!mean || !var || !flag) return {};
+  const bool* on = std::get_if<bool>(&node.inputs[*flag].value);
+  if (!on || !*on) return {};
+  return {*mean, *var};
 }
 
 bool view_lowering_is_safe(const Graph& graph, const std::vector<NodeId>& order) {
@@ -287,6 +306,16 @@ Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const
     if (schema_args.size() != node.inputs.size())
       fail(ErrorKind::kBadInput, node_label(graph, n) + ": the operator takes " + std::to_string(schema_args.size()) +
                                      " arguments, the node has " + std::to_string(node.inputs.size()));
+    // A graph is functional (docs/graph-format.md): a node that wrote into its arguments
+    // would change a stored value (on the CPU, read-only mapped weights) or another node's.
+    for (const c10::Argument& arg : schema_args)
+      if (arg.alias_info() && arg.alias_info()->isWrite())
+        fail(ErrorKind::kBadInput, node_label(graph, n) + ": the operator writes into its argument \"" + arg.name() +
+                                       "\"; graph nodes must not write into their inputs (record " +
+                                       "the out-of-place operator)");
+    // A graph keeps no state between runs, and the result does not depend on the running
+    // statistics when the batch's own are used: they are left out, nothing is written.
+    const std::vector<size_t> left_out = running_stats_written(handle->schema(), node);
     if (options.in_place) {
       if (auto twin = in_place_twin(graph, order, s, *handle)) {
         handle = twin;
@@ -298,7 +327,7 @@ Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const
     for (size_t a = 0; a < node.inputs.size(); ++a) {
       const ArgValue& value = node.inputs[a].value;
       if (const auto* t = std::get_if<TensorRef>(&value)) {
-        step.tensors.push_back({a, t->value});
+        if (std::find(left_out.begin(), left_out.end(), a) == left_out.end()) step.tensors.push_back({a, t->value});
       } else if (const auto* l = std::get_if<TensorListRef>(&value)) {
         step.lists.push_back({a, l->values, is_optional_tensor_list(schema_args[a].type())});
       }

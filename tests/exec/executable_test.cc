@@ -9,7 +9,10 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <thread>
+
+#include <torch/script.h>
 
 #include "capture/model_capture.h"
 #include "exec/executable.h"
@@ -31,9 +34,9 @@ struct Captured {
   std::vector<at::Tensor> inputs;
 };
 
-// Captures MODEL.traced.pt on seeded inputs and writes its weights where a test can reopen them.
-Captured capture(const std::string& name, const std::vector<at::Tensor>& inputs) {
-  auto model = model_open(models_dir() + "/" + name + ".traced.pt");
+// Captures a model file on `inputs` and writes its weights where a test can reopen them.
+Captured capture_file(const std::string& model_path, const std::string& name, const std::vector<at::Tensor>& inputs) {
+  auto model = model_open(model_path);
   CapturedModel captured = model_capture(*model, inputs);
   std::vector<TensorToWrite> tensors;
   for (const auto& [n, t] : captured.weights)
@@ -41,6 +44,11 @@ Captured capture(const std::string& name, const std::vector<at::Tensor>& inputs)
   std::string path = ::testing::TempDir() + "/" + name + ".exec_test.safetensors";
   safetensors_write(path, tensors);
   return {captured.graph, path, inputs};
+}
+
+// Captures MODEL.traced.pt of the test models.
+Captured capture(const std::string& name, const std::vector<at::Tensor>& inputs) {
+  return capture_file(models_dir() + "/" + name + ".traced.pt", name, inputs);
 }
 
 std::vector<at::Tensor> run(const Captured& c, const RunOptions& options) {
@@ -130,6 +138,54 @@ TEST(Executable, NamesTheInputOfTheWrongShapeOrType) {
   }
   EXPECT_THROW(e.run({at::zeros({1, 3, 224, 224}, at::kLong)}), Error);
   EXPECT_THROW(e.run({}), Error);
+}
+
+// A batch norm that normalises by the batch's own statistics (a model traced in training
+// mode) would update its running statistics in place, though its schema does not say so: on
+// the CPU they are the weights file's read-only pages (it crashed). It runs without them, to
+// the model's result, and nothing stored changes. A node that declares a write into its
+// argument is refused, naming it.
+TEST(Executable, WritesNothingStored) {
+  torch::jit::Module m("Norm");
+  m.register_parameter("weight", at::rand({4}) + 0.5, false);
+  m.register_parameter("bias", at::randn({4}), false);
+  m.register_buffer("running_mean", at::randn({4}));
+  m.register_buffer("running_var", at::rand({4}) + 0.5);
+  m.define(R"(
+def forward(self, x):
+    batch = torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, True, 0.1, 1e-5, False)
+    instance = torch.instance_norm(x, self.weight, self.bias, self.running_mean, self.running_var, True, 0.1, 1e-5, False)
+    return batch + instance
+)", nullptr);
+  const std::string path = ::testing::TempDir() + "/norm_training.pt";
+  m.save(path);
+  const at::Tensor x = at::randn({2, 4, 5, 5});
+  const at::Tensor expected = model_open(path)->run_eager({x})[0].second;
+  Captured c = capture_file(path, "norm_training", {x});
+  std::ifstream before_file(c.weights_path, std::ios::binary);
+  const std::string before((std::istreambuf_iterator<char>(before_file)), std::istreambuf_iterator<char>());
+  for (const bool optimise : {false, true}) {
+    RunOptions options;
+    options.fold_batch_norm = options.channels_last = optimise;
+    expect_close(run(c, options), {expected}, 1e-5);
+  }
+  std::ifstream after_file(c.weights_path, std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(after_file)), std::istreambuf_iterator<char>()), before);
+
+  Graph writing = c.graph;
+  Node& last = writing.nodes.back();  // aten::add(batch, instance) -> aten::add_, into a running mean
+  ASSERT_EQ(last.op, "aten::add");
+  last.op = "aten::add_";
+  last.inputs[0].value = TensorRef{writing.parameters.back().value};
+  try {
+    Executable::load(writing, SafetensorsFile::open(c.weights_path), RunOptions{});
+    FAIL() << "a node writing into a stored tensor was taken";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("(aten::add_.Tensor): the operator writes into its argument \"self\""),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Executable, CudaWithoutAGpuIsAPlainUsageError) {
