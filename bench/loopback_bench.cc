@@ -85,10 +85,11 @@ Result measure(size_t reply, size_t work_bytes, int runs) {
       read_exact(*client, answer.data(), reply);
       trips.push_back(us(Clock::now() - t0));
     }
-  } catch (...) {
+  } catch (const std::exception& e) {
     listener->close();  // a server still waiting to accept stops
     server.join();
-    throw;
+    // A failed server ends the client's reads: its error is the one that says why.
+    genie::fail(genie::ErrorKind::kIo, server_error.empty() ? std::string(e.what()) : "server: " + server_error);
   }
   server.join();
   if (!server_error.empty()) genie::fail(genie::ErrorKind::kIo, "server: " + server_error);

@@ -16,8 +16,8 @@
 
 namespace genie {
 
-// One model format. One loaded model is used by one thread at a time: a capture puts
-// LazyTensors into the model's own parameter slots while it runs.
+// One model format. One loaded model is used by one thread at a time: a capture changes the
+// loaded model while it runs (TorchScript: LazyTensors in its parameter slots).
 class ModelFrontEnd {
  public:
   virtual ~ModelFrontEnd() = default;

@@ -20,6 +20,7 @@ namespace {
 struct TensorSlot {
   size_t arg;
   ValueId value;
+  bool copy = false;  // an operator that writes into it unannounced gets a copy (running_stats_written)
 };
 struct ListSlot {
   size_t arg;
@@ -101,21 +102,23 @@ bool reads_layout(const std::string& op) {
   return op.find("as_strided") != std::string::npos || op.find("_reshape_alias") != std::string::npos;
 }
 
-// The running statistics a node would write without its schema saying so: batch_norm,
-// native_batch_norm, instance_norm, cudnn_batch_norm... normalising by the batch's own
-// statistics (training, use_input_stats) update the running_mean and running_var they are
-// given in place. Told apart by their arguments, so every such operator is covered.
+// The running statistics a node may write though its schema does not say so: batch_norm,
+// native_batch_norm, cudnn_batch_norm... normalising by the batch's own statistics
+// (training true) update the running_mean and running_var they are given in place;
+// instance_norm copies them back whatever its flag; batch_norm_update_stats has no flag.
+// Told apart by their arguments; only a flag that is false (with batch-norm's "training")
+// says they are merely read.
 std::vector<size_t> running_stats_written(const c10::FunctionSchema& schema, const Node& node) {
   std::optional<size_t> mean, var, flag;
   const auto& args = schema.arguments();
   for (size_t i = 0; i < args.size() && i < node.inputs.size(); ++i) {
     if (args[i].name() == "running_mean") mean = i;
     else if (args[i].name() == "running_var") var = i;
-    else if (args[i].name() == "training" || args[i].name() == "use_input_stats") flag = i;
+    else if (args[i].name() == "training") flag = i;
   }
-  if (!mean || !var || !flag) return {};
-  const bool* on = std::get_if<bool>(&node.inputs[*flag].value);
-  if (!on || !*on) return {};
+  if (!mean || !var) return {};
+  const bool* training = flag ? std::get_if<bool>(&node.inputs[*flag].value) : nullptr;
+  if (training && !*training) return {};
   return {*mean, *var};
 }
 
@@ -313,9 +316,9 @@ Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const
         fail(ErrorKind::kBadInput, node_label(graph, n) + ": the operator writes into its argument \"" + arg.name() +
                                        "\"; graph nodes must not write into their inputs (record " +
                                        "the out-of-place operator)");
-    // A graph keeps no state between runs, and the result does not depend on the running
-    // statistics when the batch's own are used: they are left out, nothing is written.
-    const std::vector<size_t> left_out = running_stats_written(handle->schema(), node);
+    // A graph keeps no state between runs: such a node gets copies of its running
+    // statistics, made each run, and nothing stored is written.
+    const std::vector<size_t> copied = running_stats_written(handle->schema(), node);
     if (options.in_place) {
       if (auto twin = in_place_twin(graph, order, s, *handle)) {
         handle = twin;
@@ -327,7 +330,7 @@ Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const
     for (size_t a = 0; a < node.inputs.size(); ++a) {
       const ArgValue& value = node.inputs[a].value;
       if (const auto* t = std::get_if<TensorRef>(&value)) {
-        if (std::find(left_out.begin(), left_out.end(), a) == left_out.end()) step.tensors.push_back({a, t->value});
+        step.tensors.push_back({a, t->value, std::find(copied.begin(), copied.end(), a) != copied.end()});
       } else if (const auto* l = std::get_if<TensorListRef>(&value)) {
         step.lists.push_back({a, l->values, is_optional_tensor_list(schema_args[a].type())});
       }
@@ -360,7 +363,10 @@ std::vector<at::Tensor> Plan::run(const std::function<at::Tensor(ValueId)>& sour
   std::vector<c10::IValue> stack;
   for (const Step& step : impl_->steps) {
     stack = step.args;
-    for (const TensorSlot& slot : step.tensors) stack[slot.arg] = env[slot.value];
+    for (const TensorSlot& slot : step.tensors) {
+      const at::Tensor& t = env[slot.value];
+      stack[slot.arg] = slot.copy && t.defined() ? t.clone() : t;
+    }
     for (const ListSlot& slot : step.lists) {
       if (slot.optional_elements) {
         c10::List<std::optional<at::Tensor>> list;

@@ -6,6 +6,7 @@
 #include <ATen/Context.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -171,6 +172,28 @@ def forward(self, x):
   }
   std::ifstream after_file(c.weights_path, std::ios::binary);
   EXPECT_EQ(std::string((std::istreambuf_iterator<char>(after_file)), std::istreambuf_iterator<char>()), before);
+
+  // instance_norm copies its statistics back even where it only reads them: the batch norm
+  // on the stored statistics, made an inference instance_norm, runs to ATen's result too.
+  Graph instance = c.graph;
+  auto stored_norm = std::find_if(instance.nodes.begin(), instance.nodes.end(), [&](const Node& n) {
+    const auto* mean = std::get_if<TensorRef>(&n.inputs[3].value);
+    return n.op == "aten::batch_norm" && mean && mean->value == instance.parameters[2].value;
+  });
+  ASSERT_NE(stored_norm, instance.nodes.end());
+  ASSERT_EQ(instance.parameters[2].name, "running_mean");
+  stored_norm->op = "aten::instance_norm";
+  stored_norm->inputs[5] = Argument{"use_input_stats", true};
+  stored_norm->inputs[5].value = false;
+  auto attr = [&](const char* name) { return m.attr(name).toTensor(); };
+  const at::Tensor by_running = at::instance_norm(x, attr("weight"), attr("bias"), attr("running_mean").clone(),
+                                                  attr("running_var").clone(), false, 0.1, 1e-5, false);
+  const at::Tensor by_instance = at::instance_norm(x, attr("weight"), attr("bias"), attr("running_mean").clone(),
+                                                   attr("running_var").clone(), true, 0.1, 1e-5, false);
+  Captured instance_case{instance, c.weights_path, c.inputs};
+  expect_close(run(instance_case, RunOptions{}), {by_running + by_instance}, 1e-5);
+  std::ifstream again_file(c.weights_path, std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again_file)), std::istreambuf_iterator<char>()), before);
 
   Graph writing = c.graph;
   Node& last = writing.nodes.back();  // aten::add(batch, instance) -> aten::add_, into a running mean
