@@ -170,15 +170,11 @@ class TorchScriptModel final : public ModelFrontEnd {
     // The model's own operators, as written: no profiling runs and no JIT fusion (a fused
     // group would hide the operators and cost a compilation per loaded model).
     torch::jit::GraphOptimizerEnabledGuard no_jit_optimization(false);
-    // Inputs not given take their declared defaults (mask=None, is_causal=False).
-    std::vector<c10::IValue> args(inputs.begin(), inputs.end());
-    const auto& declared = schema().arguments();
-    for (size_t i = args.size() + 1; i < declared.size(); ++i) args.push_back(*declared[i].default_value());
     // Work the model forks (torch.jit.fork) runs at once on this thread, not on the inter-op
     // pool: the builder and the frame stack are this thread's, and every capture records the
     // forked operators in the same order.
     c10::intrusive_ptr<c10::ivalue::Future> done =
-        module_.get_method(method_).run_async(std::move(args), {}, [](std::function<void()> task) { task(); });
+        module_.get_method(method_).run_async(with_defaults(inputs), {}, [](std::function<void()> task) { task(); });
     // Only a future the model did not fork here (an RPC's) can still be pending.
     if (!done->completed())
       fail(ErrorKind::kUnsupported, "the model waits on work done elsewhere (not torch.jit.fork): it cannot be captured");
@@ -192,10 +188,7 @@ class TorchScriptModel final : public ModelFrontEnd {
     // inlined, so a capture of the same methods afterwards would see no submodule's frame.
     if (!eager_) eager_ = module_.clone(/*inplace=*/true);
     c10::InferenceMode inference;
-    std::vector<c10::IValue> args(inputs.begin(), inputs.end());
-    const auto& declared = schema().arguments();
-    for (size_t i = args.size() + 1; i < declared.size(); ++i) args.push_back(*declared[i].default_value());
-    return named_outputs(eager_->get_method(method_)(std::move(args)));
+    return named_outputs(eager_->get_method(method_)(with_defaults(inputs)));
   }
 
   void to(const c10::Device& device) override {
@@ -217,6 +210,15 @@ class TorchScriptModel final : public ModelFrontEnd {
 
  private:
   const c10::FunctionSchema& schema() const { return module_.get_method(method_).function().getSchema(); }
+
+  // The method's arguments: `inputs`, then the declared defaults of those not given
+  // (mask=None, is_causal=False).
+  std::vector<c10::IValue> with_defaults(const std::vector<at::Tensor>& inputs) const {
+    std::vector<c10::IValue> args(inputs.begin(), inputs.end());
+    const auto& declared = schema().arguments();
+    for (size_t i = args.size() + 1; i < declared.size(); ++i) args.push_back(*declared[i].default_value());
+    return args;
+  }
 
   torch::jit::Module module_;  // captured; its methods run only with the JIT optimizer off
   std::optional<torch::jit::Module> eager_;

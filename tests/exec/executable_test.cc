@@ -9,8 +9,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include <torch/script.h>
@@ -19,6 +17,7 @@
 #include "exec/executable.h"
 #include "io/safetensors.h"
 #include "support/error.h"
+#include "support/files.h"
 #include "exec/aten_types.h"
 
 namespace genie {
@@ -163,15 +162,13 @@ def forward(self, x):
   const at::Tensor x = at::randn({2, 4, 5, 5});
   const at::Tensor expected = model_open(path)->run_eager({x})[0].second;
   Captured c = capture_file(path, "norm_training", {x});
-  std::ifstream before_file(c.weights_path, std::ios::binary);
-  const std::string before((std::istreambuf_iterator<char>(before_file)), std::istreambuf_iterator<char>());
+  const std::string before = read_file(c.weights_path);
   for (const bool optimise : {false, true}) {
     RunOptions options;
     options.fold_batch_norm = options.channels_last = optimise;
     expect_close(run(c, options), {expected}, 1e-5);
   }
-  std::ifstream after_file(c.weights_path, std::ios::binary);
-  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(after_file)), std::istreambuf_iterator<char>()), before);
+  EXPECT_EQ(read_file(c.weights_path), before);
 
   // instance_norm copies its statistics back even where it only reads them: the batch norm
   // on the stored statistics, made an inference instance_norm, runs to ATen's result too.
@@ -192,8 +189,7 @@ def forward(self, x):
                                                    attr("running_var").clone(), true, 0.1, 1e-5, false);
   Captured instance_case{instance, c.weights_path, c.inputs};
   expect_close(run(instance_case, RunOptions{}), {by_running + by_instance}, 1e-5);
-  std::ifstream again_file(c.weights_path, std::ios::binary);
-  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again_file)), std::istreambuf_iterator<char>()), before);
+  EXPECT_EQ(read_file(c.weights_path), before);
 
   Graph writing = c.graph;
   Node& last = writing.nodes.back();  // aten::add(batch, instance) -> aten::add_, into a running mean
