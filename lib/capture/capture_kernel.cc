@@ -505,7 +505,12 @@ void capture_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::j
     const bool in_place = aliasing.written >= 0;
     const bool tracked = !graph.functionalize();
     const c10::OperatorHandle* twin = nullptr;
-    if (tracked && aliasing.writes_others) needs_functionalization(graph, op, "it writes into an argument it does not return");
+    if (aliasing.writes_others) {
+      if (tracked) needs_functionalization(graph, op, "it writes into an argument it does not return");
+      // Functionalization gives such operators a functional form above this kernel; one that
+      // arrives all the same (called below it) would make a graph that genie-run refuses.
+      unsupported(op, "it writes into an argument it does not return, which a graph of values cannot hold");
+    }
     if (in_place) {
       if (!facts.functional || aliasing.written != 0) {
         if (tracked) needs_functionalization(graph, op, "it writes into its arguments and has no functional form");

@@ -124,9 +124,8 @@ class TorchScriptModel final : public ModelFrontEnd {
     const auto& args = schema().arguments();
     std::vector<std::string> found;
     for (size_t i = 1; i < args.size() && i <= count; ++i) {
-      c10::TypePtr type = args[i].type();
-      if (auto optional = type->cast<c10::OptionalType>()) type = optional->getElementType();
-      if (!type->isSubtypeOf(*c10::TensorType::get()))
+      // Any input a tensor may be passed to will do: Optional[Tensor], Union[Tensor, int], Any.
+      if (!c10::TensorType::get()->isSubtypeOf(*args[i].type()))
         found.push_back(clean_name(args[i].name()) + ": " + args[i].type()->annotation_str());
     }
     return found;

@@ -279,6 +279,30 @@ TEST(WithoutFunctionalization, InPlaceShapeOrDtypeChangesAskForIt) {
   }
 }
 
+// Under functionalization an operator that writes into an argument it does not return
+// (batch norm's running statistics) arrives in its functional form; one called below
+// functionalization all the same is refused, not recorded as a node genie-run would refuse.
+TEST(WithFunctionalization, AWriteIntoAnArgumentItDoesNotReturnIsRefused) {
+  c10::InferenceMode inference;
+  CaptureScope scope;
+  ASSERT_TRUE(scope.builder().functionalize());
+  auto lazy = [&](const char* name, const at::Tensor& real) {
+    return at::functionalization::impl::from_functional_tensor(scope.builder().add_input(real, name));
+  };
+  at::Tensor x = lazy("x", at::randn({2, 3, 4})), mean = lazy("mean", at::zeros({3})), var = lazy("var", at::ones({3}));
+  const size_t before = scope.builder().graph().nodes.size();
+  try {
+    at::_native_batch_norm_legit(x, {}, {}, mean, var, true, 0.1, 1e-5);
+    FAIL() << "a write into the running statistics was recorded";
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    EXPECT_NE(what.find("aten::_native_batch_norm_legit"), std::string::npos) << what;
+    EXPECT_NE(what.find("writes into an argument it does not return"), std::string::npos) << what;
+  }
+  EXPECT_EQ(scope.builder().graph().nodes.size(), before);
+  EXPECT_FALSE(scope.builder().functionalization_needed());
+}
+
 TEST(Registration, CompositeOperatorsAreRoutedToCapture) {
   // LIBTORCH-NOTES: structured/composite ops bypass a backend fallback unless registered.
   auto op = c10::Dispatcher::singleton().findSchema({"aten::add", "Tensor"});

@@ -401,6 +401,22 @@ def forward(self, x, k: float = 2.0, xs: Optional[List[Tensor]] = None, mask: Op
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("(k: float, xs: Optional[List[Tensor]])"), std::string::npos) << e.what();
   }
+  // An input that takes a tensor among other things is given one.
+  torch::jit::Module loose("Loose");
+  loose.define(R"(
+def forward(self, x, u: Union[Tensor, int], a: Any):
+    if isinstance(u, Tensor):
+        x = x + u
+    if isinstance(a, Tensor):
+        x = x * a
+    return x
+)", nullptr);
+  loose.save(path);
+  model = model_open(path);
+  CapturedModel captured = model_capture(*model, {at::ones({2}), at::full({2}, 2.0), at::full({2}, 3.0)});
+  std::vector<std::string> ops;
+  for (const Node& n : captured.graph.nodes) ops.push_back(n.op);
+  EXPECT_EQ(ops, (std::vector<std::string>{"aten::add", "aten::mul"}));
 }
 
 TEST(ModuleScope, FromExportedNodeMetadata) {
