@@ -53,7 +53,7 @@ Result measure(size_t reply, size_t work_bytes, int runs) {
   std::thread server([&] {
     try {
       std::unique_ptr<Connection> c = listener->accept();
-      c->set_poll_window(std::chrono::microseconds(5000));
+      c->set_poll_window(genie::remote::PollWindow(std::chrono::microseconds(5000)));
       std::vector<char> request(445), work(work_bytes);
       std::string answer(reply, 'x');
       for (int i = 0; i < runs; ++i) {
@@ -76,7 +76,7 @@ Result measure(size_t reply, size_t work_bytes, int runs) {
   std::vector<double> trips;
   try {
     std::unique_ptr<Connection> client = tcp_connect(address);
-    client->set_poll_window(std::chrono::microseconds(2000));
+    client->set_poll_window(genie::remote::PollWindow(std::chrono::microseconds(2000)));
     std::string request(445, 'r');
     std::vector<char> answer(reply);
     for (int i = 0; i < runs; ++i) {

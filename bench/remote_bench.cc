@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -42,8 +43,10 @@ int main(int argc, char** argv) {
     else if (a == "--threads" && i + 1 < argc) at::set_num_threads(std::atoi(argv[++i]));
     else if (a == "--poll-us" && i + 1 < argc) {
       const std::string both = argv[++i];
-      options.poll_window = std::chrono::microseconds(std::atoi(both.c_str()));
-      client_options.poll_window = std::chrono::microseconds(std::atoi(both.substr(both.find(',') + 1).c_str()));
+      const std::chrono::microseconds server(std::atoi(both.c_str()));
+      options.poll_window = genie::remote::PollWindow(std::min(server, options.poll_window.floor()), server);
+      client_options.poll_window =
+          genie::remote::PollWindow(std::chrono::microseconds(std::atoi(both.substr(both.find(',') + 1).c_str())));
     }
     else if (a.rfind("-", 0) == 0) {
       std::fprintf(stderr, "remote_bench: unknown option %s\n", a.c_str());
@@ -71,8 +74,8 @@ int main(int argc, char** argv) {
   std::thread serving([&] { server.serve(*listener); });
 
   std::printf("%d runs per side, interleaved, %d threads, %s, poll windows %lld us (server) %lld us (client); medians in ms\n",
-              runs, at::get_num_threads(), run_options.device.str().c_str(), static_cast<long long>(options.poll_window.count()),
-              static_cast<long long>(client_options.poll_window.count()));
+              runs, at::get_num_threads(), run_options.device.str().c_str(), static_cast<long long>(options.poll_window.ceiling().count()),
+              static_cast<long long>(client_options.poll_window.ceiling().count()));
   std::printf("%-28s %10s %10s %8s %12s %12s %14s %12s\n", "graph", "local", "remote", "ratio", "bytes out", "bytes in",
               "first remote", "round trip");
   int status = 0;

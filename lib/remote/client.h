@@ -27,7 +27,7 @@ struct ClientOptions {
   // How long a wait for the server's answer polls before it sleeps (Connection::
   // set_poll_window): an answer within it costs no wake-up. Polling spends this client's CPU
   // time, which a client waiting for its answer has no other use for.
-  std::chrono::microseconds poll_window{2000};
+  PollWindow poll_window{std::chrono::microseconds(2000)};
 };
 
 // What ensure() had to send.

@@ -25,9 +25,10 @@ struct ServerOptions {
   std::string cache_dir;                   // graphs (*.json) and their weights, loaded at start
   std::string name = "genie-serve 0.1.0";
   // How long a connection's thread polls for the client's next request before it sleeps
-  // (Connection::set_poll_window): a client's requests in a row (query, put, run) then
-  // find it awake.
-  std::chrono::microseconds poll_window{100};
+  // (Connection::set_poll_window): 100 µs after an idle spell, so that a client's requests in
+  // a row (query, put, run) find it awake, and up to 2 ms while the client calls again
+  // within that, so that a client calling in a loop costs no wake-up per call.
+  PollWindow poll_window{std::chrono::microseconds(100), std::chrono::microseconds(2000)};
 };
 
 // Counters the tests and the log read.

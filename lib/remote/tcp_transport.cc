@@ -57,8 +57,12 @@ class StreamConnection final : public Connection {
   size_t read_some(char* buffer, size_t size) override {
     handshake();
     asio::error_code ec;
-    if (poll_window_.count() > 0 && !buffered()) poll_until_readable();
+    const bool wait = poll_window_.ceiling().count() > 0 && !buffered();
+    const auto start = wait ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    if (wait) poll_until_readable();
     size_t n = stream_.read_some(asio::buffer(buffer, size), ec);
+    if (wait)
+      poll_window_.waited(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start));
     if (is_end_of_stream(ec) || (ec && read_shut_)) return 0;
     if (ec) fail(ErrorKind::kIo, "connection to " + peer_ + " lost: " + ec.message());
     return n;
@@ -72,7 +76,7 @@ class StreamConnection final : public Connection {
 
   std::string peer() const override { return peer_; }
 
-  void set_poll_window(std::chrono::microseconds window) override { poll_window_ = window; }
+  void set_poll_window(PollWindow window) override { poll_window_ = window; }
 
  private:
   // Bytes TLS has decrypted and not yet handed out: a read returns them without waiting.
@@ -84,7 +88,7 @@ class StreamConnection final : public Connection {
   // Returns when bytes (or the end of the stream) can be read, or when the window has passed;
   // the read that follows then blocks if it must.
   void poll_until_readable() {
-    const auto until = std::chrono::steady_clock::now() + poll_window_;
+    const auto until = std::chrono::steady_clock::now() + poll_window_.current();
     const int fd = socket_of(stream_).native_handle();
     do {
       pollfd p{fd, POLLIN, 0};
@@ -107,7 +111,7 @@ class StreamConnection final : public Connection {
   Stream stream_;
   bool handshake_pending_;
   std::atomic<bool> read_shut_{false};
-  std::chrono::microseconds poll_window_{0};
+  PollWindow poll_window_;
   std::string peer_;
 };
 

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "remote/poll_window.h"
+
 namespace genie::remote {
 
 class Connection {
@@ -22,8 +24,8 @@ class Connection {
   virtual size_t read_some(char* buffer, size_t size) = 0;
   // How long a read that finds nothing waits by polling before it blocks. Blocking costs a
   // sleep and a wake-up on each side of a request, 30-250 µs on a virtual machine whose other
-  // CPU is idle; polling while an answer is due costs that much CPU instead. 0: block at once.
-  virtual void set_poll_window(std::chrono::microseconds window) = 0;
+  // CPU is idle; polling while an answer is due costs that much CPU instead.
+  virtual void set_poll_window(PollWindow window) = 0;
   // Stops reads (a blocked read returns 0) while writes still go out: how a server finishes
   // the request in flight and then lets the connection end.
   virtual void shutdown_read() = 0;

@@ -1,7 +1,8 @@
 // Connections and channels over real loopback TCP, without LibTorch: messages cross in both
 // directions, a peer that stops mid-frame is reported as such, the listener stops cleanly,
 // polling reads return when bytes come, not when their window ends;
-// and the pool routing rule (rendezvous hashing) keeps its promises.
+// the poll window learns a peer's gaps; and the pool routing rule (rendezvous hashing) keeps
+// its promises.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -59,6 +60,36 @@ TEST(Rendezvous, StableAndMovesOnlyWhatItMust) {
   }
 }
 
+// A server's wait for a client's next request: short after an idle spell, long enough for
+// the next call while the client calls in a loop, short again once it stops.
+TEST(PollWindow, LearnsThePeersGapsWithinItsBounds) {
+  using us = std::chrono::microseconds;
+  PollWindow w(us(100), us(2000));
+  EXPECT_EQ(w.current(), us(100));
+  w.waited(us(60));  // caught by the poll: nothing to learn
+  EXPECT_EQ(w.current(), us(100));
+  w.waited(us(700));  // slept, and was woken soon: the next such gap is caught
+  EXPECT_EQ(w.current(), us(1400));
+  w.waited(us(1300));
+  EXPECT_EQ(w.current(), us(1400));
+  w.waited(us(1500));  // a little longer: as far as the ceiling
+  EXPECT_EQ(w.current(), us(2000));
+  w.waited(us(50000));  // the client went idle
+  EXPECT_EQ(w.current(), us(100));
+  w.waited(us(2000));
+  EXPECT_EQ(w.current(), us(2000));
+
+  PollWindow fixed(us(300));
+  fixed.waited(us(500));
+  EXPECT_EQ(fixed.current(), us(300));
+  PollWindow inverted(us(500), us(200));  // a floor above the ceiling is the ceiling
+  EXPECT_EQ(inverted.current(), us(200));
+  PollWindow never;
+  never.waited(us(10));
+  EXPECT_EQ(never.current(), us(0));
+  EXPECT_EQ(never.ceiling(), us(0));
+}
+
 TEST(Tcp, MessagesCrossBothWays) {
   auto listener = tcp_listen({"127.0.0.1", 0});
   std::thread server([&] {
@@ -93,7 +124,7 @@ TEST(Tcp, PollingReadsReturnOnDataEndAndShutdown) {
   std::atomic<bool> echoed_all{false};
   std::thread server([&] {
     auto connection = listener->accept();
-    connection->set_poll_window(kWindow);
+    connection->set_poll_window(PollWindow(kWindow));
     Channel channel(std::move(connection), Limits{});
     for (int i = 0; i < 100; ++i) {
       auto message = channel.receive();
@@ -106,7 +137,7 @@ TEST(Tcp, PollingReadsReturnOnDataEndAndShutdown) {
   const auto start = steady_clock::now();
   {
     auto connection = tcp_connect(parse_host_port(listener->address()));
-    connection->set_poll_window(kWindow);
+    connection->set_poll_window(PollWindow(kWindow));
     Channel client(std::move(connection), Limits{});
     for (int i = 0; i < 100; ++i) {
       Digest d{};
@@ -124,7 +155,7 @@ TEST(Tcp, PollingReadsReturnOnDataEndAndShutdown) {
   // shutdown_read() from another thread ends a read that is polling.
   std::unique_ptr<Connection> idle_client = tcp_connect(parse_host_port(listener->address()));
   std::unique_ptr<Connection> polling = listener->accept();
-  polling->set_poll_window(kWindow);
+  polling->set_poll_window(PollWindow(kWindow));
   const auto before = steady_clock::now();
   std::thread stopper([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -1,6 +1,7 @@
 // genie-serve: run captured graphs on this machine's device for clients across the network
 // (genie-run --remote). Graphs, weights and compiled plans are kept by content digest, so a
 // client sends each once and afterwards only its inputs (docs/genie-serve.md).
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
   genie::remote::TlsServerConfig tls;
   uint64_t cache_bytes = uint64_t{8} << 30, max_request_bytes = uint64_t{4} << 30;
   bool allow_upload = false;
-  unsigned poll_us = 100;
+  unsigned poll_us = 2000;
   app.add_option("--listen", listen, "address and port to listen on (port 0: any free one)")->default_val(listen);
   app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
   app.add_option("--token-file", token_file, "file holding the token clients must present (first line)");
@@ -40,8 +41,9 @@ int main(int argc, char** argv) {
   app.add_option("--cache-dir", cache_dir, "graphs (GRAPH.json + GRAPH.safetensors) served without upload");
   app.add_flag("--allow-upload", allow_upload, "let clients send graphs and weights");
   app.add_option("--poll-us", poll_us,
-                 "microseconds a connection polls for its client's next request before it sleeps (0: sleeps at "
-                 "once; polling spends CPU, sleeping costs a wake-up per request)")
+                 "most microseconds a connection polls for its client's next request before it sleeps: 100 "
+                 "after an idle spell, more while the client calls again within this (0: sleeps at once; "
+                 "polling spends CPU, sleeping costs a wake-up per request)")
       ->default_val(poll_us)
       ->check(CLI::Range(0u, 1000000u));
   app.set_version_flag("--version", "genie-serve 0.1.0");
@@ -63,7 +65,8 @@ int main(int argc, char** argv) {
     options.limits.max_frame_bytes = max_request_bytes;
     options.allow_upload = allow_upload;
     options.cache_dir = cache_dir;
-    options.poll_window = std::chrono::microseconds(poll_us);
+    options.poll_window = genie::remote::PollWindow(std::chrono::microseconds(std::min(100u, poll_us)),
+                                                    std::chrono::microseconds(poll_us));
 
     // SIGTERM/SIGINT go to one thread that stops the server; the others never see them.
     sigset_t signals;
