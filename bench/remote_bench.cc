@@ -4,7 +4,8 @@
 // median latency of each side, their ratio, and the bytes each call moved. Both sides start
 // from inputs in host memory and end with the outputs there, as genie-run does.
 //   build/bench/remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] GRAPH.json...
-// (weights beside each graph; --poll-us sets both ends' poll windows, 0,0 to sleep at once)
+// (weights beside each graph; --poll-us sets the server's poll ceiling and the client's window,
+// 100,2000 the server's fixed window of before 2026-12-05, 0,0 to sleep at once)
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -73,8 +74,10 @@ int main(int argc, char** argv) {
   auto listener = genie::remote::tcp_listen({"127.0.0.1", 0});
   std::thread serving([&] { server.serve(*listener); });
 
-  std::printf("%d runs per side, interleaved, %d threads, %s, poll windows %lld us (server) %lld us (client); medians in ms\n",
-              runs, at::get_num_threads(), run_options.device.str().c_str(), static_cast<long long>(options.poll_window.ceiling().count()),
+  std::printf("%d runs per side, interleaved, %d threads, %s, poll windows %lld-%lld us (server) %lld us (client); medians in ms\n",
+              runs, at::get_num_threads(), run_options.device.str().c_str(),
+              static_cast<long long>(options.poll_window.floor().count()),
+              static_cast<long long>(options.poll_window.ceiling().count()),
               static_cast<long long>(client_options.poll_window.ceiling().count()));
   std::printf("%-28s %10s %10s %8s %12s %12s %14s %12s\n", "graph", "local", "remote", "ratio", "bytes out", "bytes in",
               "first remote", "round trip");
