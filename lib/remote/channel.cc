@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "remote/frame.h"
 #include "support/error.h"
@@ -9,8 +11,8 @@
 namespace genie::remote {
 
 void Channel::send(const Message& message) {
-  std::string frame = message_encode(message);
-  connection_->write_all(frame);
+  EncodedFrame frame = message_encode_pieces(message);
+  connection_->write_all(frame.pieces());
   sent_ += frame.size();
 }
 
@@ -49,19 +51,27 @@ std::optional<Message> Channel::receive() {
   char header[kFrameHeaderBytes];
   if (!read_exact(header, sizeof header, true)) return std::nullopt;
   FrameHeader h = frame_header_decode(std::string_view(header, sizeof header), limits_.max_frame_bytes);
-  // The payload grows with what actually arrives: a header that claims gigabytes and a peer
-  // that then sends nothing cost one chunk, not the claimed size.
+  // The payload is read in chunks as they arrive: a header that claims gigabytes and a peer
+  // that then sends nothing cost one chunk, not the claimed size. A payload of several chunks
+  // is joined once at the end (growing one buffer would copy and zero-fill it over again).
   constexpr size_t kChunk = size_t{1} << 20;
-  std::string payload;
   const size_t total = static_cast<size_t>(h.payload_bytes);
-  payload.reserve(std::min(total, kChunk));
-  while (payload.size() < total) {
-    size_t before = payload.size();
-    size_t step = std::min(total - before, kChunk);
-    payload.resize(before + step);
-    read_exact(payload.data() + before, step, false);
+  std::vector<std::unique_ptr<char[]>> chunks;
+  for (size_t done = 0; done < total;) {
+    const size_t step = std::min(total - done, kChunk);
+    chunks.emplace_back(new char[step]);  // not zeroed: read_exact fills it or throws
+    read_exact(chunks.back().get(), step, false);
+    done += step;
   }
-  return message_decode(h.type, payload, limits_);
+  if (chunks.size() <= 1)
+    return message_decode(h.type, std::string_view(chunks.empty() ? nullptr : chunks[0].get(), total), limits_);
+  std::unique_ptr<char[]> payload(new char[total]);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const size_t offset = i * kChunk;
+    std::memcpy(payload.get() + offset, chunks[i].get(), std::min(kChunk, total - offset));
+    chunks[i].reset();
+  }
+  return message_decode(h.type, std::string_view(payload.get(), total), limits_);
 }
 
 }  // namespace genie::remote

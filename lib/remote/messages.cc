@@ -134,12 +134,45 @@ std::string_view message_type_name(uint8_t type) {
   return kNames[type - 1];
 }
 
-std::string message_encode(const Message& message) {
-  std::string payload;
-  WireWriter w(payload);
+uint64_t EncodedFrame::size() const {
+  uint64_t n = fields.size();
+  for (const Spliced& s : spliced) n += s.bytes.size();
+  return n;
+}
+
+std::vector<std::string_view> EncodedFrame::pieces() const {
+  std::vector<std::string_view> out;
+  out.reserve(2 * spliced.size() + 1);
+  size_t at = 0;
+  for (const Spliced& s : spliced) {
+    out.push_back(std::string_view(fields).substr(at, s.offset - at));
+    out.push_back(s.bytes);
+    at = s.offset;
+  }
+  out.push_back(std::string_view(fields).substr(at));
+  return out;
+}
+
+EncodedFrame message_encode_pieces(const Message& message) {
+  // Blocks this large cost more to copy than to send from where they are.
+  constexpr size_t kSpliceMinBytes = 4096;
+  EncodedFrame frame;
+  frame.fields.assign(kFrameHeaderBytes, '\0');  // its payload size is known at the end
+  WireWriter w(frame.fields, frame.spliced, kSpliceMinBytes);
   std::visit(Encoder{w}, message);
-  std::string frame = frame_header_encode(static_cast<uint8_t>(message.index() + 1), payload.size());
-  frame += payload;
+  const std::string header =
+      frame_header_encode(static_cast<uint8_t>(message.index() + 1), frame.size() - kFrameHeaderBytes);
+  frame.fields.replace(0, kFrameHeaderBytes, header);
+  return frame;
+}
+
+std::string message_encode(const Message& message) {
+  std::string frame;
+  WireWriter w(frame);
+  frame.assign(kFrameHeaderBytes, '\0');
+  std::visit(Encoder{w}, message);
+  frame.replace(0, kFrameHeaderBytes,
+                frame_header_encode(static_cast<uint8_t>(message.index() + 1), frame.size() - kFrameHeaderBytes));
   return frame;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "graph/dtype.h"
+#include "remote/wire.h"
 
 namespace genie::remote {
 
@@ -113,7 +114,19 @@ struct Limits {
   size_t max_string_bytes = 4096;
 };
 
-// The whole frame (header + payload) for a message.
+// A message's frame as the pieces to write: its header and fields, and between them its
+// large byte blocks (tensors, uploaded content) where they lie in the message, so that a
+// tensor goes onto the wire without a copy of its own. Views into `message`: send before it
+// changes or goes.
+struct EncodedFrame {
+  std::string fields;            // header and everything but the spliced blocks
+  std::vector<Spliced> spliced;  // each belongs at its offset of `fields`
+  uint64_t size() const;
+  std::vector<std::string_view> pieces() const;
+};
+EncodedFrame message_encode_pieces(const Message& message);
+EncodedFrame message_encode_pieces(Message&&) = delete;  // the views would outlive it
+// The whole frame (header + payload) for a message, in one string.
 std::string message_encode(const Message& message);
 // A message from a frame's type and payload. Throws Error(kBadInput) naming the message and
 // what is wrong: an unknown type, a truncated or overlong field, a count over a limit, a

@@ -47,10 +47,14 @@ class StreamConnection final : public Connection {
     peer_ = endpoint_text(socket_of(stream_).remote_endpoint(ec));
   }
 
-  void write_all(std::string_view bytes) override {
+  using Connection::write_all;
+  void write_all(const std::vector<std::string_view>& pieces) override {
     handshake();
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(pieces.size());
+    for (std::string_view p : pieces) buffers.emplace_back(p.data(), p.size());
     asio::error_code ec;
-    asio::write(stream_, asio::buffer(bytes.data(), bytes.size()), ec);
+    asio::write(stream_, buffers, ec);
     if (ec) fail(ErrorKind::kIo, "connection to " + peer_ + " lost while sending: " + ec.message());
   }
 

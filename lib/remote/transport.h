@@ -18,8 +18,10 @@ namespace genie::remote {
 class Connection {
  public:
   virtual ~Connection() = default;
-  // Throws Error(kIo) when the peer has gone.
-  virtual void write_all(std::string_view bytes) = 0;
+  // Writes the pieces in order, as one stream of bytes (a gather write: they need not be
+  // joined first). Throws Error(kIo) when the peer has gone.
+  virtual void write_all(const std::vector<std::string_view>& pieces) = 0;
+  void write_all(std::string_view bytes) { write_all(std::vector<std::string_view>{bytes}); }
   // Up to `size` bytes; 0 when the peer closed the stream. Throws Error(kIo) on a reset.
   virtual size_t read_some(char* buffer, size_t size) = 0;
   // How long a read that finds nothing waits by polling before it blocks. Blocking costs a

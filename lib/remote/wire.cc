@@ -11,7 +11,10 @@ void WireWriter::str(std::string_view s) {
 
 void WireWriter::bytes(std::string_view b) {
   u64(b.size());
-  raw(b);
+  if (spliced_ && b.size() >= splice_min_ && !b.empty())
+    spliced_->push_back({out_.size(), b});
+  else
+    raw(b);
 }
 
 void WireReader::fail_bad(const std::string& message) const { fail(ErrorKind::kBadInput, what_ + ": " + message); }

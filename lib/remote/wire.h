@@ -7,12 +7,25 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace genie::remote {
+
+// A byte block left out of a writer's output, to be sent from where it lies: it belongs
+// at `offset` of the output.
+struct Spliced {
+  size_t offset = 0;
+  std::string_view bytes;
+};
 
 class WireWriter {
  public:
   explicit WireWriter(std::string& out) : out_(out) {}
+  // Byte blocks of at least `min_bytes` are not copied into `out` but listed in `spliced`
+  // (their length prefix is written): they must outlive the write of the output.
+  WireWriter(std::string& out, std::vector<Spliced>& spliced, size_t min_bytes)
+      : out_(out), spliced_(&spliced), splice_min_(min_bytes) {}
   void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void u16(uint16_t v) { fixed(v, 2); }
   void u32(uint32_t v) { fixed(v, 4); }
@@ -20,7 +33,7 @@ class WireWriter {
   void i64(int64_t v) { fixed(static_cast<uint64_t>(v), 8); }
   // u32 length, then the bytes.
   void str(std::string_view s);
-  // u64 length, then the bytes.
+  // u64 length, then the bytes (or their place, see above).
   void bytes(std::string_view b);
   void raw(std::string_view b) { out_.append(b.data(), b.size()); }
 
@@ -29,6 +42,8 @@ class WireWriter {
     for (int i = 0; i < n; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
   }
   std::string& out_;
+  std::vector<Spliced>* spliced_ = nullptr;
+  size_t splice_min_ = 0;
 };
 
 // Throws Error(kBadInput) "truncated message: ..." or "... longer than the limit of N" when a

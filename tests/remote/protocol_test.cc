@@ -20,9 +20,19 @@ TensorPayload tensor(std::string name, DType dtype, std::vector<int64_t> shape, 
   return t;
 }
 
-// Encodes, cuts into a frame with the decoder, decodes.
+std::string joined(const EncodedFrame& frame) {
+  std::string out;
+  for (std::string_view piece : frame.pieces()) out += piece;
+  return out;
+}
+
+// Encodes (whole, and in the pieces a channel writes, which must be the same bytes), cuts
+// into a frame with the decoder, decodes.
 Message round_trip(const Message& m, const Limits& limits = {}) {
   std::string bytes = message_encode(m);
+  const EncodedFrame pieces = message_encode_pieces(m);
+  EXPECT_TRUE(joined(pieces) == bytes);
+  EXPECT_EQ(pieces.size(), bytes.size());
   FrameDecoder decoder(limits.max_frame_bytes);
   decoder.feed(bytes);
   auto frame = decoder.next();
@@ -89,9 +99,10 @@ TEST(Messages, EveryMessageRoundTrips) {
 
   RunRequest run{digest_of("g"), digest_of("w"),
           {tensor("x", DType::kFloat32, {1, 3, 4, 4}, 192), tensor("ids", DType::kInt64, {1, 16}, 128),
-           tensor("scalar", DType::kBool, {}, 1), tensor("empty", DType::kFloat16, {0, 5}, 0)}};
+           tensor("scalar", DType::kBool, {}, 1), tensor("empty", DType::kFloat16, {0, 5}, 0),
+           tensor("image", DType::kFloat32, {1, 3, 32, 32}, 12288), tensor("mask", DType::kUInt8, {4096}, 4096)}};
   RunRequest r = std::get<RunRequest>(round_trip(run));
-  ASSERT_EQ(r.inputs.size(), 4u);
+  ASSERT_EQ(r.inputs.size(), 6u);
   for (size_t i = 0; i < r.inputs.size(); ++i) {
     EXPECT_EQ(r.inputs[i].name, run.inputs[i].name);
     EXPECT_EQ(r.inputs[i].dtype, run.inputs[i].dtype);
@@ -112,6 +123,34 @@ TEST(Messages, EveryMessageRoundTrips) {
   EXPECT_EQ(pp.offset, 4000000000u);
   EXPECT_EQ(pp.bytes, part.bytes);
   EXPECT_EQ(std::get<Received>(round_trip(Received{123456789})).next_offset, 123456789u);
+}
+
+// A tensor or uploaded content of 4 KB or more goes onto the wire from where it lies in the
+// message (a gather write), not copied into the frame first; smaller fields are copied.
+TEST(Messages, LargeBlocksAreWrittenFromWhereTheyLie) {
+  const Message message = RunRequest{
+      digest_of("g"), digest_of("w"),
+      {tensor("small", DType::kFloat32, {1023}, 4092), tensor("image", DType::kFloat32, {1, 3, 224, 224}, 602112),
+       tensor("ids", DType::kInt64, {512}, 4096)}};
+  const RunRequest& run = std::get<RunRequest>(message);
+  EncodedFrame frame = message_encode_pieces(message);
+  ASSERT_EQ(frame.spliced.size(), 2u);
+  EXPECT_EQ(frame.spliced[0].bytes.data(), run.inputs[1].data.data());
+  EXPECT_EQ(frame.spliced[1].bytes.data(), run.inputs[2].data.data());
+  EXPECT_EQ(frame.fields.size() + 602112 + 4096, frame.size());
+  const std::vector<std::string_view> pieces = frame.pieces();
+  ASSERT_EQ(pieces.size(), 5u);
+  EXPECT_EQ(pieces[1].data(), run.inputs[1].data.data());
+  EXPECT_EQ(pieces[3].data(), run.inputs[2].data.data());
+  EXPECT_EQ(pieces[4].size(), 0u);  // nothing follows the last input
+  EXPECT_TRUE(joined(frame) == message_encode(message));
+
+  const Message put = Put{ContentKind::kWeights, digest_of("weights"), std::string(100000, 'w')};
+  EncodedFrame put_frame = message_encode_pieces(put);
+  ASSERT_EQ(put_frame.spliced.size(), 1u);
+  EXPECT_EQ(put_frame.spliced[0].bytes.data(), std::get<Put>(put).content.data());
+  const Message hello = Hello{};
+  EXPECT_TRUE(message_encode_pieces(hello).spliced.empty());
 }
 
 TEST(Messages, PartsStayWithinTheirTotal) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "remote/channel.h"
+#include "remote/content_hash.h"
 #include "remote/transport.h"
 #include "support/error.h"
 
@@ -96,19 +97,23 @@ TEST(Tcp, MessagesCrossBothWays) {
     auto connection = listener->accept();
     Channel channel(std::move(connection), Limits{});
     while (auto message = channel.receive()) {
-      if (auto* put = std::get_if<Put>(&*message)) channel.send(Stored{put->kind, put->digest});
+      // Answers with the digest of what arrived, so the client can tell it arrived whole.
+      if (auto* put = std::get_if<Put>(&*message)) channel.send(Stored{put->kind, sha256(put->content)});
     }
   });
   {
     Channel client(tcp_connect(parse_host_port(listener->address())), Limits{});
-    std::string big(3 << 20, 'x');  // bigger than the read-ahead: read straight into the payload
+    // Bigger than the read-ahead (read straight into the payload) and than a receive chunk
+    // (read in 1 MB chunks and joined), with a last chunk that is not whole; sent from where
+    // it lies (a gather write).
+    std::string big((7 << 19) + 7, '\0');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) >> 3);
     for (int i = 0; i < 3; ++i) {
-      Digest d{};
-      d[0] = static_cast<uint8_t>(i);
-      client.send(Put{ContentKind::kWeights, d, i == 1 ? big : "small"});
+      const std::string& content = i == 1 ? big : std::string("small");
+      client.send(Put{ContentKind::kWeights, Digest{}, content});
       auto reply = client.receive();
       ASSERT_TRUE(reply.has_value());
-      EXPECT_EQ(std::get<Stored>(*reply).digest, d);
+      EXPECT_EQ(std::get<Stored>(*reply).digest, sha256(i == 1 ? big : "small"));
     }
     EXPECT_GT(client.bytes_sent(), big.size());
   }  // the client closes: the server's receive() sees the end between messages
