@@ -63,8 +63,8 @@ std::optional<Message> Channel::receive() {
     read_exact(chunks.back().get(), step, false);
     done += step;
   }
-  if (chunks.size() <= 1)
-    return message_decode(h.type, std::string_view(chunks.empty() ? nullptr : chunks[0].get(), total), limits_);
+  if (chunks.empty()) return message_decode(h.type, std::string_view(), limits_);
+  if (chunks.size() == 1) return message_decode(h.type, std::string_view(chunks[0].get(), total), limits_);
   std::unique_ptr<char[]> payload(new char[total]);
   for (size_t i = 0; i < chunks.size(); ++i) {
     const size_t offset = i * kChunk;
