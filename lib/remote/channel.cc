@@ -24,6 +24,7 @@ bool Channel::read_exact(char* buffer, size_t size, bool at_message_start) {
       // Large payloads go straight to their buffer; small reads fill the read-ahead.
       const bool direct = size - done >= kReadAhead;
       if (!direct && read_ahead_.size() < kReadAhead) read_ahead_.resize(kReadAhead);
+      if (at_message_start && done == 0) connection_->next_read_starts_message();
       size_t n = direct ? connection_->read_some(buffer + done, size - done)
                         : connection_->read_some(read_ahead_.data(), kReadAhead);
       read_pos_ = read_end_ = 0;
@@ -59,8 +60,9 @@ std::optional<Message> Channel::receive() {
   std::vector<std::unique_ptr<char[]>> chunks;
   for (size_t done = 0; done < total;) {
     const size_t step = std::min(total - done, kChunk);
-    chunks.emplace_back(new char[step]);  // not zeroed: read_exact fills it or throws
-    read_exact(chunks.back().get(), step, false);
+    std::unique_ptr<char[]> chunk(new char[step]);  // not zeroed: read_exact fills it or throws
+    read_exact(chunk.get(), step, false);
+    chunks.push_back(std::move(chunk));
     done += step;
   }
   if (chunks.empty()) return message_decode(h.type, std::string_view(), limits_);

@@ -62,11 +62,19 @@ class StreamConnection final : public Connection {
     handshake();
     asio::error_code ec;
     const bool wait = poll_window_.ceiling().count() > 0 && !buffered();
-    const auto start = wait ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    if (wait) poll_until_readable();
+    const bool learn = wait && message_start_;
+    message_start_ = false;
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point start = learn ? Clock::now() : Clock::time_point();
+    // The wait ends when the bytes are there: when the poll sees them, else when the blocking
+    // read returns (the copy of one read-ahead's worth with it).
+    Clock::time_point ready;
+    if (wait && poll_until_readable() && learn) ready = Clock::now();
     size_t n = stream_.read_some(asio::buffer(buffer, size), ec);
-    if (wait)
-      poll_window_.waited(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start));
+    if (learn) {
+      if (ready == Clock::time_point()) ready = Clock::now();
+      poll_window_.waited(std::chrono::duration_cast<std::chrono::microseconds>(ready - start));
+    }
     if (is_end_of_stream(ec) || (ec && read_shut_)) return 0;
     if (ec) fail(ErrorKind::kIo, "connection to " + peer_ + " lost: " + ec.message());
     return n;
@@ -81,6 +89,8 @@ class StreamConnection final : public Connection {
   std::string peer() const override { return peer_; }
 
   void set_poll_window(PollWindow window) override { poll_window_ = window; }
+  PollWindow poll_window() const override { return poll_window_; }
+  void next_read_starts_message() override { message_start_ = true; }
 
  private:
   // Bytes TLS has decrypted and not yet handed out: a read returns them without waiting.
@@ -89,15 +99,16 @@ class StreamConnection final : public Connection {
     return false;
   }
 
-  // Returns when bytes (or the end of the stream) can be read, or when the window has passed;
-  // the read that follows then blocks if it must.
-  void poll_until_readable() {
+  // Returns true when bytes (or the end of the stream) can be read, false when the window has
+  // passed first; the read that follows then blocks if it must.
+  bool poll_until_readable() {
     const auto until = std::chrono::steady_clock::now() + poll_window_.current();
     const int fd = socket_of(stream_).native_handle();
     do {
       pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 0) != 0) return;  // readable, closed, or an error the read reports
+      if (::poll(&p, 1, 0) != 0) return true;  // readable, closed, or an error the read reports
     } while (std::chrono::steady_clock::now() < until && !read_shut_);
+    return false;
   }
 
   void handshake() {
@@ -116,6 +127,7 @@ class StreamConnection final : public Connection {
   bool handshake_pending_;
   std::atomic<bool> read_shut_{false};
   PollWindow poll_window_;
+  bool message_start_ = false;
   std::string peer_;
 };
 

@@ -28,6 +28,12 @@ class Connection {
   // sleep and a wake-up on each side of a request, 30-250 µs on a virtual machine whose other
   // CPU is idle; polling while an answer is due costs that much CPU instead.
   virtual void set_poll_window(PollWindow window) = 0;
+  // The window as it is now (it learns from the waits for the start of a message).
+  virtual PollWindow poll_window() const = 0;
+  // The next read waits for the start of a message: its wait is the gap between the peer's
+  // messages, which the poll window learns from. Reads inside a message wait for the rest of
+  // it, as fast as the network brings it, and teach the window nothing.
+  virtual void next_read_starts_message() {}
   // Stops reads (a blocked read returns 0) while writes still go out: how a server finishes
   // the request in flight and then lets the connection end.
   virtual void shutdown_read() = 0;

@@ -5,13 +5,16 @@
 // its promises.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <thread>
+#include <vector>
 
 #include "remote/channel.h"
 #include "remote/content_hash.h"
+#include "remote/frame.h"
 #include "remote/transport.h"
 #include "support/error.h"
 
@@ -174,22 +177,63 @@ TEST(Tcp, PollingReadsReturnOnDataEndAndShutdown) {
 
 TEST(Tcp, PeerStoppingMidFrameIsATruncatedFrame) {
   auto listener = tcp_listen({"127.0.0.1", 0});
-  std::string error;
+  // Cut inside the first chunk of the payload, and past the first 1 MB chunk.
+  const std::vector<std::pair<Message, size_t>> cases = {
+      {ErrorReply{1, "this text will be cut short"}, 5},
+      {Put{ContentKind::kWeights, Digest{}, std::string((5 << 19) + 3, 'p')}, size_t{1} << 20}};
+  for (const auto& [message, cut] : cases) {
+    std::string error;
+    std::thread server([&] {
+      Channel channel(listener->accept(), Limits{});
+      try {
+        channel.receive();
+      } catch (const Error& e) {
+        error = e.what();
+      }
+    });
+    const std::string frame = message_encode(message);
+    {
+      auto raw = tcp_connect(parse_host_port(listener->address()));
+      raw->write_all(std::string_view(frame).substr(0, frame.size() - cut));
+    }  // closed mid-frame
+    server.join();
+    EXPECT_NE(error.find("truncated frame from 127.0.0.1:"), std::string::npos) << error;
+    EXPECT_NE(error.find(" of " + std::to_string(std::min<size_t>(frame.size() - kFrameHeaderBytes, size_t{1} << 20)) +
+                         " bytes"),
+              std::string::npos)
+        << error;
+  }
+}
+
+// The window learns from the gaps between a peer's messages, not from a message that comes
+// slowly: a slow transfer ends, and the thread should not go on polling for 2 ms after it.
+TEST(Tcp, PollWindowLearnsFromTheGapsBetweenMessages) {
+  using std::chrono::milliseconds;
+  using std::chrono::microseconds;
+  auto listener = tcp_listen({"127.0.0.1", 0});
+  std::vector<PollWindow> windows;
   std::thread server([&] {
     Channel channel(listener->accept(), Limits{});
-    try {
-      channel.receive();
-    } catch (const Error& e) {
-      error = e.what();
-    }
+    channel.connection().set_poll_window(PollWindow(microseconds(100), milliseconds(500)));
+    while (channel.receive()) windows.push_back(channel.connection().poll_window());
   });
   {
     auto raw = tcp_connect(parse_host_port(listener->address()));
-    std::string frame = message_encode(ErrorReply{1, "this text will be cut short"});
-    raw->write_all(std::string_view(frame).substr(0, frame.size() - 5));
-  }  // closed mid-frame
+    const std::string slow = message_encode(Put{ContentKind::kGraph, Digest{}, std::string(5000, 'g')});
+    raw->write_all(std::string_view(slow).substr(0, 100));
+    std::this_thread::sleep_for(milliseconds(100));  // the rest of the message comes late
+    raw->write_all(std::string_view(slow).substr(100));
+    std::this_thread::sleep_for(milliseconds(30));  // a gap between messages within the ceiling
+    raw->write_all(message_encode(Query{}));
+    std::this_thread::sleep_for(milliseconds(700));  // a gap past it
+    raw->write_all(message_encode(Query{}));
+  }
   server.join();
-  EXPECT_NE(error.find("truncated frame from 127.0.0.1:"), std::string::npos) << error;
+  ASSERT_EQ(windows.size(), 3u);
+  EXPECT_LT(windows[0].current(), milliseconds(100));  // the slow message taught it nothing
+  EXPECT_GE(windows[1].current(), milliseconds(40));    // twice the ~30 ms gap
+  EXPECT_LE(windows[1].current(), milliseconds(500));
+  EXPECT_EQ(windows[2].current(), microseconds(100));  // back to the floor
 }
 
 TEST(Tcp, ListenerCloseWakesAccept) {
