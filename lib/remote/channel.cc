@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
-#include <vector>
+#include <new>
 
 #include "remote/frame.h"
 #include "support/error.h"
@@ -11,7 +11,7 @@
 namespace genie::remote {
 
 void Channel::send(const Message& message) {
-  EncodedFrame frame = message_encode_pieces(message);
+  EncodedFrame frame = message_encode_pieces(message, layout_);
   connection_->write_all(frame.pieces());
   sent_ += frame.size();
 }
@@ -52,28 +52,21 @@ std::optional<Message> Channel::receive() {
   char header[kFrameHeaderBytes];
   if (!read_exact(header, sizeof header, true)) return std::nullopt;
   FrameHeader h = frame_header_decode(std::string_view(header, sizeof header), limits_.max_frame_bytes);
-  // The payload is read in chunks as they arrive: a header that claims gigabytes and a peer
-  // that then sends nothing cost one chunk, not the claimed size. A payload of several chunks
-  // is joined once at the end (growing one buffer would copy and zero-fill it over again).
-  constexpr size_t kChunk = size_t{1} << 20;
   const size_t total = static_cast<size_t>(h.payload_bytes);
-  std::vector<std::unique_ptr<char[]>> chunks;
-  for (size_t done = 0; done < total;) {
-    const size_t step = std::min(total - done, kChunk);
-    std::unique_ptr<char[]> chunk(new char[step]);  // not zeroed: read_exact fills it or throws
-    read_exact(chunk.get(), step, false);
-    chunks.push_back(std::move(chunk));
-    done += step;
+  if (total == 0) return message_decode(h.type, std::string_view(), limits_, h.flags);
+  // One buffer, aligned as the CPU allocator aligns tensors, which the decoded tensors then
+  // share (no copy). It is the size the header declared, checked against the limit; memory is
+  // backed by the kernel only as bytes are written into it, so a header that claims gigabytes
+  // and a peer that then sends nothing cost address space, not memory.
+  constexpr std::align_val_t kAlign{kTensorAlignment};
+  std::shared_ptr<char> payload;
+  try {
+    payload.reset(static_cast<char*>(::operator new(total, kAlign)), [](char* p) { ::operator delete(p, kAlign); });
+  } catch (const std::bad_alloc&) {
+    fail(ErrorKind::kRuntime, "no memory for a frame of " + std::to_string(total) + " bytes from " + connection_->peer());
   }
-  if (chunks.empty()) return message_decode(h.type, std::string_view(), limits_);
-  if (chunks.size() == 1) return message_decode(h.type, std::string_view(chunks[0].get(), total), limits_);
-  std::unique_ptr<char[]> payload(new char[total]);
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    const size_t offset = i * kChunk;
-    std::memcpy(payload.get() + offset, chunks[i].get(), std::min(kChunk, total - offset));
-    chunks[i].reset();
-  }
-  return message_decode(h.type, std::string_view(payload.get(), total), limits_);
+  read_exact(payload.get(), total, false);
+  return message_decode(h.type, std::string_view(payload.get(), total), limits_, h.flags, payload);
 }
 
 }  // namespace genie::remote

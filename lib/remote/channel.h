@@ -16,8 +16,12 @@ class Channel {
   Channel(std::unique_ptr<Connection> connection, const Limits& limits)
       : connection_(std::move(connection)), limits_(limits) {}
 
+  // (1.2) Tensor data in later frames starts at aligned offsets (frame flag
+  // kFrameAlignedTensors): for a peer that agreed to minor 2 or later.
+  void set_tensor_layout(TensorLayout layout) { layout_ = layout; }
   void send(const Message& message);
-  // The next message; nullopt when the peer closed the stream cleanly between messages.
+  // The next message; nullopt when the peer closed the stream cleanly between messages. Its
+  // tensors are views into the frame as received, which they keep alive.
   // Throws Error(kBadInput) for a frame or message that breaks the protocol, Error(kIo) for
   // a stream that ends inside a frame ("truncated frame") or breaks.
   std::optional<Message> receive();
@@ -34,6 +38,7 @@ class Channel {
 
   std::unique_ptr<Connection> connection_;
   Limits limits_;
+  TensorLayout layout_ = TensorLayout::kPacked;
   // Bytes read ahead: one read usually brings a whole small message, header and payload.
   // [read_pos_, read_end_) is what is left of the last read; the buffer keeps its size.
   std::string read_ahead_;

@@ -32,6 +32,7 @@ RemoteClient RemoteClient::connect(const std::string& host_port, const ClientOpt
   hello.client = options.name;
   client.channel_->send(hello);
   client.welcome_ = client.expect<Welcome>("hello");
+  if (client.welcome_.minor >= 2) client.channel_->set_tensor_layout(TensorLayout::kAligned);
   // A part's frame carries ~60 bytes besides the part.
   constexpr uint64_t kDefaultPart = uint64_t{64} << 20, kFrameOverhead = 4096;
   const uint64_t frame_room = client.welcome_.max_frame_bytes > kFrameOverhead ? client.welcome_.max_frame_bytes - kFrameOverhead : 1;

@@ -8,11 +8,11 @@
 
 namespace genie::remote {
 
-std::string frame_header_encode(uint8_t type, uint64_t payload_bytes) {
+std::string frame_header_encode(uint8_t type, uint64_t payload_bytes, uint8_t flags) {
   std::string out(kFrameMagic, sizeof kFrameMagic);
   WireWriter w(out);
   w.u8(type);
-  w.u8(0);
+  w.u8(flags);
   w.u16(0);
   w.u64(payload_bytes);
   return out;
@@ -40,8 +40,8 @@ FrameHeader frame_header_decode(std::string_view header, uint64_t max_payload_by
   h.flags = r.u8();
   uint16_t reserved = r.u16();
   h.payload_bytes = r.u64();
-  if (h.flags != 0 || reserved != 0)
-    fail(ErrorKind::kBadInput, "frame header has flags or reserved bits set, which version 1 does not define");
+  if ((h.flags & ~kFrameAlignedTensors) != 0 || reserved != 0)
+    fail(ErrorKind::kBadInput, "frame header has flags or reserved bits set that this version does not define");
   if (h.payload_bytes > max_payload_bytes)
     fail(ErrorKind::kBadInput, "frame of " + std::to_string(h.payload_bytes) + " bytes exceeds the limit of " +
                                    std::to_string(max_payload_bytes) + " bytes");
@@ -53,7 +53,7 @@ std::optional<FrameDecoder::Frame> FrameDecoder::next() {
   std::string_view rest(buffer_.data() + consumed_, pending());
   FrameHeader h = frame_header_decode(rest.substr(0, kFrameHeaderBytes), max_payload_bytes_);
   if (rest.size() - kFrameHeaderBytes < h.payload_bytes) return std::nullopt;
-  Frame frame{h.type, std::string(rest.substr(kFrameHeaderBytes, static_cast<size_t>(h.payload_bytes)))};
+  Frame frame{h.type, h.flags, std::string(rest.substr(kFrameHeaderBytes, static_cast<size_t>(h.payload_bytes)))};
   consumed_ += kFrameHeaderBytes + static_cast<size_t>(h.payload_bytes);
   // Drop consumed bytes once they dominate, so the buffer does not grow with the stream.
   if (consumed_ == buffer_.size()) {

@@ -15,14 +15,20 @@ namespace genie::remote {
 inline constexpr size_t kFrameHeaderBytes = 16;
 inline constexpr char kFrameMagic[4] = {'G', 'N', 'I', 'E'};
 
+// (1.2) The frame's tensor data starts at multiples of kTensorAlignment from the start of its
+// payload, so that a receiver whose payload buffer is so aligned can use the tensors where
+// they lie. Sent only to a peer that agreed to minor 2 or later.
+inline constexpr uint8_t kFrameAlignedTensors = 1;
+inline constexpr size_t kTensorAlignment = 64;
+
 struct FrameHeader {
   uint8_t type = 0;
-  uint8_t flags = 0;  // none defined in version 1: must be 0
+  uint8_t flags = 0;  // 0 or kFrameAlignedTensors
   uint64_t payload_bytes = 0;
 };
 
 // The 16 header bytes for a payload of `payload_bytes`.
-std::string frame_header_encode(uint8_t type, uint64_t payload_bytes);
+std::string frame_header_encode(uint8_t type, uint64_t payload_bytes, uint8_t flags = 0);
 
 // Parses and checks a header: magic, flags and reserved bytes, and the payload against
 // `max_payload_bytes`. Throws Error(kBadInput) with a line that says what was wrong (for
@@ -35,6 +41,7 @@ class FrameDecoder {
  public:
   struct Frame {
     uint8_t type;
+    uint8_t flags;
     std::string payload;
   };
   explicit FrameDecoder(uint64_t max_payload_bytes) : max_payload_bytes_(max_payload_bytes) {}

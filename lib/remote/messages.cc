@@ -26,18 +26,25 @@ ContentKind get_kind(WireReader& r) {
   return static_cast<ContentKind>(k);
 }
 
-void put_tensors(WireWriter& w, const std::vector<TensorPayload>& tensors) {
+// The writers below start with the frame header's 16 bytes; alignment counts from after them.
+void put_tensors(WireWriter& w, const std::vector<TensorPayload>& tensors, TensorLayout layout) {
   w.u32(static_cast<uint32_t>(tensors.size()));
   for (const TensorPayload& t : tensors) {
     w.str(t.name);
     w.str(dtype_name(t.dtype));
     w.u32(static_cast<uint32_t>(t.shape.size()));
     for (int64_t d : t.shape) w.i64(d);
-    w.bytes(t.data);
+    w.u64(t.data.size());
+    if (layout == TensorLayout::kAligned) {
+      const size_t at = w.written() - kFrameHeaderBytes;
+      w.zeros((kTensorAlignment - at % kTensorAlignment) % kTensorAlignment);
+    }
+    w.block(t.data.view());
   }
 }
 
-std::vector<TensorPayload> get_tensors(WireReader& r, const Limits& limits) {
+std::vector<TensorPayload> get_tensors(WireReader& r, const Limits& limits, uint8_t frame_flags,
+                                       const std::shared_ptr<const void>& keeper) {
   // The smallest tensor on the wire: empty name (4), dtype "bool" (8), rank (4), no data (8).
   const uint32_t n = r.count(limits.max_tensors, 24, "tensors");
   std::vector<TensorPayload> tensors(n);
@@ -58,17 +65,21 @@ std::vector<TensorPayload> get_tensors(WireReader& r, const Limits& limits) {
     type.shape = t.shape;
     std::optional<int64_t> nbytes = type.nbytes();
     if (!nbytes) r.fail_bad("tensor \"" + t.name + "\": its size overflows");
-    std::string_view data = r.bytes(limits.max_frame_bytes);
+    std::string_view data =
+        r.bytes(limits.max_frame_bytes, (frame_flags & kFrameAlignedTensors) ? kTensorAlignment : 1);
     if (data.size() != static_cast<uint64_t>(*nbytes))
       r.fail_bad("tensor \"" + t.name + "\": " + std::to_string(data.size()) + " bytes for " +
                  tensor_type_spec(type) + ", which needs " + std::to_string(*nbytes));
-    t.data.assign(data.data(), data.size());
+    t.data = keeper ? Bytes(data, keeper) : Bytes(std::string(data));
   }
   return tensors;
 }
 
+uint8_t flags_for(TensorLayout layout) { return layout == TensorLayout::kAligned ? kFrameAlignedTensors : 0; }
+
 struct Encoder {
   WireWriter& w;
+  TensorLayout layout;
   void operator()(const Hello& m) {
     w.u16(m.major);
     w.u16(m.minor);
@@ -109,10 +120,10 @@ struct Encoder {
   void operator()(const RunRequest& m) {
     put_digest(w, m.graph);
     put_digest(w, m.weights);
-    put_tensors(w, m.inputs);
+    put_tensors(w, m.inputs, layout);
   }
   void operator()(const Outputs& m) {
-    put_tensors(w, m.outputs);
+    put_tensors(w, m.outputs, layout);
     w.u64(m.server_micros);
   }
   void operator()(const PutPart& m) {
@@ -153,30 +164,31 @@ std::vector<std::string_view> EncodedFrame::pieces() const {
   return out;
 }
 
-EncodedFrame message_encode_pieces(const Message& message) {
+EncodedFrame message_encode_pieces(const Message& message, TensorLayout layout) {
   // Blocks this large cost more to copy than to send from where they are.
   constexpr size_t kSpliceMinBytes = 4096;
   EncodedFrame frame;
   frame.fields.assign(kFrameHeaderBytes, '\0');  // its payload size is known at the end
   WireWriter w(frame.fields, frame.spliced, kSpliceMinBytes);
-  std::visit(Encoder{w}, message);
-  const std::string header =
-      frame_header_encode(static_cast<uint8_t>(message.index() + 1), frame.size() - kFrameHeaderBytes);
+  std::visit(Encoder{w, layout}, message);
+  const std::string header = frame_header_encode(static_cast<uint8_t>(message.index() + 1),
+                                                 frame.size() - kFrameHeaderBytes, flags_for(layout));
   frame.fields.replace(0, kFrameHeaderBytes, header);
   return frame;
 }
 
-std::string message_encode(const Message& message) {
+std::string message_encode(const Message& message, TensorLayout layout) {
   std::string frame;
   WireWriter w(frame);
   frame.assign(kFrameHeaderBytes, '\0');
-  std::visit(Encoder{w}, message);
-  frame.replace(0, kFrameHeaderBytes,
-                frame_header_encode(static_cast<uint8_t>(message.index() + 1), frame.size() - kFrameHeaderBytes));
+  std::visit(Encoder{w, layout}, message);
+  frame.replace(0, kFrameHeaderBytes, frame_header_encode(static_cast<uint8_t>(message.index() + 1),
+                                                          frame.size() - kFrameHeaderBytes, flags_for(layout)));
   return frame;
 }
 
-Message message_decode(uint8_t type, std::string_view payload, const Limits& limits) {
+Message message_decode(uint8_t type, std::string_view payload, const Limits& limits, uint8_t frame_flags,
+                       const std::shared_ptr<const void>& keeper) {
   if (message_type_name(type) == "unknown")
     fail(ErrorKind::kBadInput, "unknown message type " + std::to_string(type));
   WireReader r(payload, std::string(message_type_name(type)) + " message");
@@ -251,13 +263,13 @@ Message message_decode(uint8_t type, std::string_view payload, const Limits& lim
       RunRequest m;
       m.graph = get_digest(r);
       m.weights = get_digest(r);
-      m.inputs = get_tensors(r, limits);
+      m.inputs = get_tensors(r, limits, frame_flags, keeper);
       out = std::move(m);
       break;
     }
     case MessageType::kOutputs: {
       Outputs m;
-      m.outputs = get_tensors(r, limits);
+      m.outputs = get_tensors(r, limits, frame_flags, keeper);
       m.server_micros = r.u64();
       out = std::move(m);
       break;

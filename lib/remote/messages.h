@@ -6,18 +6,20 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
 #include "graph/dtype.h"
+#include "remote/bytes.h"
 #include "remote/wire.h"
 
 namespace genie::remote {
 
 inline constexpr uint16_t kProtocolMajor = 1;
-inline constexpr uint16_t kProtocolMinor = 1;  // 1.1: put-part / received
+inline constexpr uint16_t kProtocolMinor = 2;  // 1.1: put-part / received; 1.2: aligned tensors
 
 // SHA-256 of the bytes a graph or weights file is sent as (remote/content_hash.h).
 using Digest = std::array<uint8_t, 32>;
@@ -29,7 +31,7 @@ struct TensorPayload {
   std::string name;
   DType dtype = DType::kFloat32;
   std::vector<int64_t> shape;
-  std::string data;
+  Bytes data;
 };
 
 // Client -> server, first message: the versions it speaks and its credentials.
@@ -124,13 +126,20 @@ struct EncodedFrame {
   uint64_t size() const;
   std::vector<std::string_view> pieces() const;
 };
-EncodedFrame message_encode_pieces(const Message& message);
-EncodedFrame message_encode_pieces(Message&&) = delete;  // the views would outlive it
+// How tensor data is laid out in a frame: packed after its length (1.0, 1.1), or aligned to
+// kTensorAlignment (1.2, frame flag kFrameAlignedTensors) for a peer that agreed to it.
+enum class TensorLayout : uint8_t { kPacked, kAligned };
+
+EncodedFrame message_encode_pieces(const Message& message, TensorLayout layout = TensorLayout::kPacked);
+EncodedFrame message_encode_pieces(Message&&, TensorLayout = TensorLayout::kPacked) = delete;  // the views would outlive it
 // The whole frame (header + payload) for a message, in one string.
-std::string message_encode(const Message& message);
-// A message from a frame's type and payload. Throws Error(kBadInput) naming the message and
-// what is wrong: an unknown type, a truncated or overlong field, a count over a limit, a
-// tensor whose bytes do not match its dtype and shape, trailing bytes.
-Message message_decode(uint8_t type, std::string_view payload, const Limits& limits);
+std::string message_encode(const Message& message, TensorLayout layout = TensorLayout::kPacked);
+// A message from a frame's type, flags and payload. Tensor data is copied out of `payload`,
+// unless `keeper` keeps the payload alive: then tensors are views into it that share the
+// keeper. Throws Error(kBadInput) naming the message and what is wrong: an unknown type, a
+// truncated or overlong field, a count over a limit, a tensor whose bytes do not match its
+// dtype and shape, padding that is not zero, trailing bytes.
+Message message_decode(uint8_t type, std::string_view payload, const Limits& limits, uint8_t frame_flags = 0,
+                       const std::shared_ptr<const void>& keeper = nullptr);
 
 }  // namespace genie::remote

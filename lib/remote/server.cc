@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -322,6 +323,7 @@ struct Server::Impl {
       std::string detail;
       Message reply;
       bool close_after = false;
+      std::optional<TensorLayout> agreed_layout;  // from a hello, for the frames after its answer
       try {
         if (auto* hello = std::get_if<Hello>(&*request)) {
           if (hello->major != kProtocolMajor) {
@@ -338,6 +340,7 @@ struct Server::Impl {
           detail = hello->client;
           reply = Welcome{kProtocolMajor, std::min(hello->minor, kProtocolMinor), options.name,
                           options.run.device.str(), options.limits.max_frame_bytes};
+          agreed_layout = hello->minor >= 2 ? TensorLayout::kAligned : TensorLayout::kPacked;
         } else if (!greeted) {
           close_after = true;
           fail(ErrorKind::kUsage, "the first message must be hello");
@@ -367,6 +370,7 @@ struct Server::Impl {
         log(peer + " connection ended: " + e.what());
         return;
       }
+      if (agreed_layout) channel.set_tensor_layout(*agreed_layout);
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       char timing[32];
       std::snprintf(timing, sizeof timing, "%.2f ms", ms);

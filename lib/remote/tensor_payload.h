@@ -10,9 +10,12 @@
 
 namespace genie::remote {
 
-// A contiguous CPU copy of `tensor`'s bytes (from any device), named.
+// `tensor`'s bytes, named: its own memory when it is a contiguous CPU tensor (the payload
+// keeps it alive and must be sent before anyone writes to it), else a contiguous CPU copy.
 TensorPayload tensor_payload(const std::string& name, const at::Tensor& tensor);
-// A CPU tensor that takes the payload's bytes over, without a copy (payload.data is left empty).
+// A CPU tensor of the payload's bytes: where they lie when they are aligned as the CPU
+// allocator aligns and kept alive by their keeper (a frame received aligned, protocol 1.2),
+// else a copy.
 at::Tensor payload_tensor(TensorPayload&& payload);
 
 }  // namespace genie::remote

@@ -9,12 +9,13 @@ void WireWriter::str(std::string_view s) {
   raw(s);
 }
 
-void WireWriter::bytes(std::string_view b) {
-  u64(b.size());
-  if (spliced_ && b.size() >= splice_min_ && !b.empty())
+void WireWriter::block(std::string_view b) {
+  if (spliced_ && b.size() >= splice_min_ && !b.empty()) {
     spliced_->push_back({out_.size(), b});
-  else
+    spliced_bytes_ += b.size();
+  } else {
     raw(b);
+  }
 }
 
 void WireReader::fail_bad(const std::string& message) const { fail(ErrorKind::kBadInput, what_ + ": " + message); }
@@ -43,10 +44,15 @@ std::string WireReader::str(size_t max_length) {
   return s;
 }
 
-std::string_view WireReader::bytes(uint64_t max_length) {
+std::string_view WireReader::bytes(uint64_t max_length, size_t align) {
   uint64_t n = u64();
   if (n > max_length)
     fail_bad("a block of " + std::to_string(n) + " bytes is longer than the limit of " + std::to_string(max_length));
+  if (align > 1) {
+    std::string_view padding = raw((align - pos_ % align) % align);
+    if (padding.find_first_not_of('\0') != std::string_view::npos)
+      fail_bad("padding before a byte block at offset " + std::to_string(pos_) + " is not zero");
+  }
   need(n, "a byte block");
   std::string_view b = data_.substr(pos_, static_cast<size_t>(n));
   pos_ += static_cast<size_t>(n);

@@ -33,8 +33,16 @@ class WireWriter {
   // u32 length, then the bytes.
   void str(std::string_view s);
   // u64 length, then the bytes (or their place, see above).
-  void bytes(std::string_view b);
+  void bytes(std::string_view b) {
+    u64(b.size());
+    block(b);
+  }
+  // The bytes alone, or their place.
+  void block(std::string_view b);
   void raw(std::string_view b) { out_.append(b.data(), b.size()); }
+  void zeros(size_t n) { out_.append(n, '\0'); }
+  // Bytes written so far, spliced blocks included: the offset the next field will have.
+  size_t written() const { return out_.size() + spliced_bytes_; }
 
  private:
   void fixed(uint64_t v, int n) {
@@ -43,6 +51,7 @@ class WireWriter {
   std::string& out_;
   std::vector<Spliced>* spliced_ = nullptr;
   size_t splice_min_ = 0;
+  size_t spliced_bytes_ = 0;
 };
 
 // Throws Error(kBadInput) "truncated message: ..." or "... longer than the limit of N" when a
@@ -57,8 +66,10 @@ class WireReader {
   int64_t i64() { return static_cast<int64_t>(fixed(8)); }
   // A string of at most max_length bytes.
   std::string str(size_t max_length);
-  // A byte block of at most max_length bytes, as a view into the message (no copy).
-  std::string_view bytes(uint64_t max_length);
+  // A byte block of at most max_length bytes, as a view into the message (no copy). With
+  // `align` > 1, zero bytes after its length pad it to the next multiple of `align` from the
+  // start of the data; any other padding byte is an error.
+  std::string_view bytes(uint64_t max_length, size_t align = 1);
   std::string_view raw(size_t n);
   // A count that is about to size a loop or a container: at most `max`, and at most what the
   // remaining bytes could hold at `min_item_bytes` each.

@@ -3,6 +3,9 @@
 // allocate what a header merely claims.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <memory>
+#include <new>
 #include <random>
 #include <string>
 
@@ -15,9 +18,9 @@ namespace genie::remote {
 namespace {
 
 TensorPayload tensor(std::string name, DType dtype, std::vector<int64_t> shape, size_t nbytes) {
-  TensorPayload t{std::move(name), dtype, std::move(shape), std::string(nbytes, '\0')};
-  for (size_t i = 0; i < nbytes; ++i) t.data[i] = static_cast<char>(i * 7);
-  return t;
+  std::string bytes(nbytes, '\0');
+  for (size_t i = 0; i < nbytes; ++i) bytes[i] = static_cast<char>(i * 7);
+  return TensorPayload{std::move(name), dtype, std::move(shape), std::move(bytes)};
 }
 
 std::string joined(const EncodedFrame& frame) {
@@ -28,9 +31,9 @@ std::string joined(const EncodedFrame& frame) {
 
 // Encodes (whole, and in the pieces a channel writes, which must be the same bytes), cuts
 // into a frame with the decoder, decodes.
-Message round_trip(const Message& m, const Limits& limits = {}) {
-  std::string bytes = message_encode(m);
-  const EncodedFrame pieces = message_encode_pieces(m);
+Message round_trip(const Message& m, TensorLayout layout = TensorLayout::kPacked, const Limits& limits = {}) {
+  std::string bytes = message_encode(m, layout);
+  const EncodedFrame pieces = message_encode_pieces(m, layout);
   EXPECT_TRUE(joined(pieces) == bytes);
   EXPECT_EQ(pieces.size(), bytes.size());
   FrameDecoder decoder(limits.max_frame_bytes);
@@ -39,7 +42,8 @@ Message round_trip(const Message& m, const Limits& limits = {}) {
   EXPECT_TRUE(frame.has_value());
   EXPECT_EQ(decoder.pending(), 0u);
   EXPECT_EQ(frame->type, m.index() + 1);
-  return message_decode(frame->type, frame->payload, limits);
+  EXPECT_EQ(frame->flags, layout == TensorLayout::kAligned ? kFrameAlignedTensors : 0);
+  return message_decode(frame->type, frame->payload, limits, frame->flags);
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -101,19 +105,24 @@ TEST(Messages, EveryMessageRoundTrips) {
           {tensor("x", DType::kFloat32, {1, 3, 4, 4}, 192), tensor("ids", DType::kInt64, {1, 16}, 128),
            tensor("scalar", DType::kBool, {}, 1), tensor("empty", DType::kFloat16, {0, 5}, 0),
            tensor("image", DType::kFloat32, {1, 3, 32, 32}, 12288), tensor("mask", DType::kUInt8, {4096}, 4096)}};
-  RunRequest r = std::get<RunRequest>(round_trip(run));
-  ASSERT_EQ(r.inputs.size(), 6u);
-  for (size_t i = 0; i < r.inputs.size(); ++i) {
-    EXPECT_EQ(r.inputs[i].name, run.inputs[i].name);
-    EXPECT_EQ(r.inputs[i].dtype, run.inputs[i].dtype);
-    EXPECT_EQ(r.inputs[i].shape, run.inputs[i].shape);
-    EXPECT_EQ(r.inputs[i].data, run.inputs[i].data);
-  }
+  for (TensorLayout layout : {TensorLayout::kPacked, TensorLayout::kAligned}) {
+    RunRequest r = std::get<RunRequest>(round_trip(run, layout));
+    ASSERT_EQ(r.inputs.size(), 6u);
+    for (size_t i = 0; i < r.inputs.size(); ++i) {
+      EXPECT_EQ(r.inputs[i].name, run.inputs[i].name);
+      EXPECT_EQ(r.inputs[i].dtype, run.inputs[i].dtype);
+      EXPECT_EQ(r.inputs[i].shape, run.inputs[i].shape);
+      EXPECT_EQ(r.inputs[i].data, run.inputs[i].data);
+    }
 
-  Outputs outputs{{tensor("output", DType::kFloat32, {1, 1000}, 4000)}, 1234};
-  Outputs o = std::get<Outputs>(round_trip(outputs));
-  EXPECT_EQ(o.server_micros, 1234u);
-  EXPECT_EQ(o.outputs[0].data, outputs.outputs[0].data);
+    Outputs outputs{{tensor("output", DType::kFloat32, {1, 1000}, 4000)}, 1234};
+    Outputs o = std::get<Outputs>(round_trip(outputs, layout));
+    EXPECT_EQ(o.server_micros, 1234u);
+    EXPECT_EQ(o.outputs[0].data, outputs.outputs[0].data);
+    // Messages without tensors have the same payload whatever the layout.
+    EXPECT_EQ(std::get<Hello>(round_trip(hello, layout)).token, "s3cret");
+    EXPECT_EQ(message_encode(hello, layout).substr(kFrameHeaderBytes), message_encode(hello).substr(kFrameHeaderBytes));
+  }
 
   PutPart part{ContentKind::kWeights, digest_of("w"), 5000000000, 4000000000, std::string("\0part", 5)};
   PutPart pp = std::get<PutPart>(round_trip(part));
@@ -151,6 +160,62 @@ TEST(Messages, LargeBlocksAreWrittenFromWhereTheyLie) {
   EXPECT_EQ(put_frame.spliced[0].bytes.data(), std::get<Put>(put).content.data());
   const Message hello = Hello{};
   EXPECT_TRUE(message_encode_pieces(hello).spliced.empty());
+}
+
+// (1.2) Aligned frames put every tensor's data at a multiple of 64 bytes from the start of the
+// payload; decoded from a payload buffer so aligned, with a keeper, the tensors are views
+// into that buffer which share it (what a channel does: no copy on receipt).
+TEST(Messages, AlignedTensorsAreDecodedWhereTheyLie) {
+  const RunRequest run{digest_of("g"), digest_of("w"),
+                       {tensor("flag", DType::kBool, {}, 1), tensor("odd", DType::kInt16, {3}, 6),
+                        tensor("empty", DType::kFloat32, {0}, 0), tensor("image", DType::kFloat32, {1, 3, 8, 8}, 768),
+                        tensor("big", DType::kFloat64, {1000}, 8000)}};
+  const std::string frame = message_encode(run, TensorLayout::kAligned);
+  EXPECT_EQ(frame[5], static_cast<char>(kFrameAlignedTensors));
+  const std::string packed = message_encode(run);
+  EXPECT_LT(packed.size(), frame.size());
+  EXPECT_LE(frame.size(), packed.size() + 5 * kTensorAlignment);
+  const Message message = run;
+  EXPECT_TRUE(joined(message_encode_pieces(message, TensorLayout::kAligned)) == frame);
+
+  const size_t n = frame.size() - kFrameHeaderBytes;
+  std::shared_ptr<char> buffer(static_cast<char*>(::operator new(n, std::align_val_t{kTensorAlignment})),
+                               [](char* p) { ::operator delete(p, std::align_val_t{kTensorAlignment}); });
+  std::memcpy(buffer.get(), frame.data() + kFrameHeaderBytes, n);
+  const std::string_view payload(buffer.get(), n);
+  RunRequest r = std::get<RunRequest>(message_decode(8, payload, {}, kFrameAlignedTensors, buffer));
+  ASSERT_EQ(r.inputs.size(), run.inputs.size());
+  for (size_t i = 0; i < r.inputs.size(); ++i) {
+    EXPECT_EQ(r.inputs[i].data, run.inputs[i].data) << r.inputs[i].name;
+    if (r.inputs[i].data.empty()) continue;
+    const size_t offset = static_cast<size_t>(r.inputs[i].data.data() - buffer.get());
+    EXPECT_LT(offset, n) << r.inputs[i].name << " is not a view into the payload";
+    EXPECT_EQ(offset % kTensorAlignment, 0u) << r.inputs[i].name;
+    EXPECT_EQ(r.inputs[i].data.keeper(), buffer) << r.inputs[i].name;
+  }
+  // The tensors keep the payload alive after the receiver lets it go.
+  std::weak_ptr<char> watch = buffer;
+  buffer.reset();
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(r.inputs[4].data, run.inputs[4].data);
+  r.inputs.clear();
+  EXPECT_TRUE(watch.expired());
+
+  // Without a keeper the bytes are copied out.
+  RunRequest copied = std::get<RunRequest>(message_decode(8, frame.substr(kFrameHeaderBytes), {}, kFrameAlignedTensors));
+  EXPECT_EQ(copied.inputs[4].data, run.inputs[4].data);
+  EXPECT_NE(copied.inputs[4].data.keeper(), nullptr);
+
+  // Padding is zeros, and is only read from frames that say they are aligned.
+  // The first tensor: digests (64), count (4), name "flag" (8), dtype "bool" (8), rank 0 (4),
+  // length (8), then padding from 96 to its data at 128.
+  std::string dirty = frame.substr(kFrameHeaderBytes);
+  ASSERT_EQ(dirty.substr(96, 32), std::string(32, '\0'));
+  dirty[100] = 'x';
+  EXPECT_NE(error_of([&] { message_decode(8, dirty, {}, kFrameAlignedTensors); }).find("is not zero"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { message_decode(8, frame.substr(kFrameHeaderBytes), {}, 0); }).find("run message: "),
+            std::string::npos);
 }
 
 TEST(Messages, PartsStayWithinTheirTotal) {
@@ -200,10 +265,14 @@ TEST(Frames, ForeignBytesNamed) {
   tls.feed(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 randomrandom", 24));
   EXPECT_NE(error_of([&] { tls.next(); }).find("a TLS handshake?"), std::string::npos);
   std::string flagged = message_encode(Hello{});
-  flagged[5] = 1;
+  flagged[5] = 2;  // 1 is kFrameAlignedTensors (1.2); no other flag is defined
   FrameDecoder flags(1 << 20);
   flags.feed(flagged);
   EXPECT_NE(error_of([&] { flags.next(); }).find("flags or reserved bits"), std::string::npos);
+  flagged[5] = 1;
+  FrameDecoder aligned(1 << 20);
+  aligned.feed(flagged);
+  EXPECT_EQ(aligned.next()->flags, kFrameAlignedTensors);
 }
 
 TEST(Messages, TruncatedAndTrailingBytesFail) {

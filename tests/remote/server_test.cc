@@ -2,12 +2,20 @@
 // client (RemoteClient) would send, and what several connections do to each other.
 #include <gtest/gtest.h>
 
+#include <ATen/ATen.h>
+
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <thread>
 
+#include "graph/json_codec.h"
+#include "graph/test_graphs.h"
 #include "remote/channel.h"
 #include "remote/content_hash.h"
+#include "remote/frame.h"
 #include "remote/server.h"
+#include "remote/tensor_payload.h"
 #include "remote/transport.h"
 
 namespace genie::remote {
@@ -89,6 +97,95 @@ TEST(Server, UploadsInPartsTogetherStayWithinTheCache) {
   const std::string other(700, 'x');
   reply = ask(*serve.connect(), PutPart{ContentKind::kGraph, sha256(other), 700, 0, other.substr(0, 600)});
   EXPECT_TRUE(std::holds_alternative<Received>(reply)) << error_text(reply);
+}
+
+// One frame read off a raw connection, to see what the server put on the wire.
+std::pair<FrameHeader, std::string> read_frame(Connection& connection) {
+  auto read_exactly = [&](size_t n) {
+    std::string bytes(n, '\0');
+    for (size_t done = 0; done < n;) {
+      const size_t got = connection.read_some(bytes.data() + done, n - done);
+      if (got == 0) throw std::runtime_error("the server closed the connection");
+      done += got;
+    }
+    return bytes;
+  };
+  FrameHeader header = frame_header_decode(read_exactly(kFrameHeaderBytes), Limits{}.max_frame_bytes);
+  return {header, read_exactly(static_cast<size_t>(header.payload_bytes))};
+}
+
+// (1.2) A client that agreed to minor 2 gets its outputs with their data aligned (frame flag
+// set); one that speaks 1.1 gets them packed, as before. Either may send either layout.
+TEST(Server, TensorsTravelAlignedOnlyToClientsThatAgreed) {
+  ServerOptions options;
+  options.allow_upload = true;
+  LoopbackServer serve(options);
+  const std::string graph = graph_to_json(testing::chain(1));  // y = relu(x), x of 16 floats
+  const std::string weights = safetensors_of_size(64);
+  std::string x(64, '\0');
+  for (int i = 0; i < 16; ++i) {
+    const float v = static_cast<float>(i - 8);
+    std::memcpy(x.data() + 4 * i, &v, 4);
+  }
+  for (uint16_t minor : {1, 2}) {
+    for (TensorLayout sent : {TensorLayout::kPacked, TensorLayout::kAligned}) {
+      if (minor < 2 && sent == TensorLayout::kAligned) continue;
+      auto connection = tcp_connect(parse_host_port(serve.listener->address()));
+      connection->write_all(message_encode(Hello{1, minor, "", "test"}));
+      auto [welcome_header, welcome] = read_frame(*connection);
+      EXPECT_EQ(welcome_header.flags, 0);
+      EXPECT_EQ(std::get<Welcome>(message_decode(welcome_header.type, welcome, {})).minor, minor);
+      connection->write_all(message_encode(Put{ContentKind::kGraph, sha256(graph), graph}));
+      connection->write_all(message_encode(Put{ContentKind::kWeights, sha256(weights), weights}));
+      for (int i = 0; i < 2; ++i) {
+        auto [header, payload] = read_frame(*connection);
+        ASSERT_EQ(header.type, static_cast<uint8_t>(MessageType::kStored)) << payload;
+      }
+      connection->write_all(message_encode(
+          RunRequest{sha256(graph), sha256(weights), {TensorPayload{"x", DType::kFloat32, {16}, x}}}, sent));
+      auto [header, payload] = read_frame(*connection);
+      ASSERT_EQ(header.type, static_cast<uint8_t>(MessageType::kOutputs)) << payload;
+      EXPECT_EQ(header.flags, minor >= 2 ? kFrameAlignedTensors : 0) << "minor " << minor;
+      Outputs outputs = std::get<Outputs>(message_decode(header.type, payload, {}, header.flags));
+      ASSERT_EQ(outputs.outputs.size(), 1u);
+      at::Tensor y = payload_tensor(std::move(outputs.outputs[0]));
+      EXPECT_TRUE(at::equal(y, at::arange(-8, 8, at::kFloat).relu())) << y;
+    }
+  }
+}
+
+// Tensors cross without copies of their own: a contiguous CPU tensor is sent from its memory,
+// and one received aligned is used where it lies, keeping the frame alive.
+TEST(TensorPayload, SharesMemoryInsteadOfCopying) {
+  at::Tensor t = at::arange(12, at::kFloat).reshape({3, 4});
+  TensorPayload sent = tensor_payload("t", t);
+  EXPECT_EQ(sent.data.data(), t.data_ptr());
+  EXPECT_EQ(sent.data.size(), 48u);
+  EXPECT_EQ(sent.shape, (std::vector<int64_t>{3, 4}));
+  TensorPayload transposed = tensor_payload("tt", t.t());  // not contiguous: copied, in row-major order
+  EXPECT_NE(transposed.data.data(), t.data_ptr());
+  EXPECT_EQ(std::memcmp(transposed.data.data(), t.t().contiguous().data_ptr(), 48), 0);
+
+  // A received frame: 64-aligned, owned by a keeper. A view at an aligned offset is used in
+  // place; one at an unaligned offset (a 1.1 peer's packed frame) is copied.
+  std::shared_ptr<char> frame(static_cast<char*>(::operator new(256, std::align_val_t{kTensorAlignment})),
+                              [](char* p) { ::operator delete(p, std::align_val_t{kTensorAlignment}); });
+  std::memcpy(frame.get() + 64, t.data_ptr(), 48);
+  std::memcpy(frame.get() + 132, t.data_ptr(), 48);
+  std::weak_ptr<char> watch = frame;
+  at::Tensor aligned = payload_tensor(TensorPayload{"a", DType::kFloat32, {3, 4}, Bytes({frame.get() + 64, 48}, frame)});
+  at::Tensor packed = payload_tensor(TensorPayload{"p", DType::kFloat32, {3, 4}, Bytes({frame.get() + 132, 48}, frame)});
+  EXPECT_EQ(aligned.data_ptr(), frame.get() + 64);
+  EXPECT_NE(packed.data_ptr(), frame.get() + 132);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(packed.data_ptr()) % kTensorAlignment, 0u);
+  EXPECT_TRUE(at::equal(aligned, t));
+  EXPECT_TRUE(at::equal(packed, t));
+  frame.reset();
+  packed = at::Tensor();
+  EXPECT_FALSE(watch.expired());  // the aligned tensor keeps the frame
+  EXPECT_TRUE(at::equal(aligned, t));
+  aligned = at::Tensor();
+  EXPECT_TRUE(watch.expired());
 }
 
 }  // namespace
