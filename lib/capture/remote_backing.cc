@@ -22,6 +22,11 @@ std::shared_ptr<RemoteBacking> RemoteBacking::from_environment() {
   options.name = "genie remote_accelerator";
   if (const char* token = std::getenv("GENIE_REMOTE_TOKEN_FILE"); token && *token) options.token = read_first_line(token);
   if (const char* ca = std::getenv("GENIE_REMOTE_TLS_CA"); ca && *ca) options.tls.ca_file = ca;
+  // Mutual TLS: this client's certificate and key.
+  if (const char* cert = std::getenv("GENIE_REMOTE_TLS_CERT"); cert && *cert) options.tls.cert_file = cert;
+  if (const char* key = std::getenv("GENIE_REMOTE_TLS_KEY"); key && *key) options.tls.key_file = key;
+  if (options.tls.cert_file.empty() != options.tls.key_file.empty() || (!options.tls.cert_file.empty() && !options.tls.enabled()))
+    fail(ErrorKind::kUsage, "GENIE_REMOTE_TLS_CERT and GENIE_REMOTE_TLS_KEY go together, and with GENIE_REMOTE_TLS_CA");
   return std::make_shared<RemoteBacking>(address, std::move(options));
 }
 
@@ -45,12 +50,19 @@ std::vector<at::Tensor> RemoteBacking::run(const Subgraph& sub, const std::funct
   }
   if (!client_) client_.emplace(remote::RemoteClient::connect(address_, options_));
   const std::string graph = graph_to_json(sub.graph);
-  remote::UploadReport upload = client_->ensure(graph, remote::sha256(graph), weights_, weights_digest_);
-  uploads_ += (upload.graph_sent ? 1 : 0) + (upload.weights_sent ? 1 : 0);
-
   std::vector<remote::TensorPayload> inputs;
   for (ValueId v : sub.inputs) inputs.push_back(remote::tensor_payload("v" + std::to_string(v), value_of(v)));
-  remote::Outputs outputs = client_->run(std::move(inputs));
+  remote::Outputs outputs;
+  try {
+    remote::UploadReport upload = client_->ensure(graph, remote::sha256(graph), weights_, weights_digest_);
+    uploads_ += (upload.graph_sent ? 1 : 0) + (upload.weights_sent ? 1 : 0);
+    outputs = client_->run(std::move(inputs));
+  } catch (const Error& e) {
+    // A lost connection (the server restarted) is not kept: the next materialisation
+    // connects again, and uploads what the new server lacks.
+    if (e.kind() == ErrorKind::kIo) client_.reset();
+    throw;
+  }
   std::vector<at::Tensor> results;
   for (remote::TensorPayload& t : outputs.outputs) results.push_back(remote::payload_tensor(std::move(t)));
   if (results.size() != sub.targets.size())

@@ -78,6 +78,7 @@ Executable& Executable::operator=(Executable&&) noexcept = default;
 Executable::~Executable() = default;
 const Graph& Executable::graph() const { return impl_->graph; }
 const ExecutableInfo& Executable::info() const { return impl_->info; }
+uint64_t Executable::in_place_declined() const { return impl_->plan ? impl_->plan->in_place_declined() : 0; }
 
 Executable Executable::load(Graph graph, SafetensorsFile weights, const RunOptions& options) {
   c10::InferenceMode inference;

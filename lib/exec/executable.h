@@ -52,6 +52,8 @@ class Executable {
 
   const Graph& graph() const;  // after the optimisations
   const ExecutableInfo& info() const;
+  // In-place steps that ran out of place over the runs so far (Plan::in_place_declined).
+  uint64_t in_place_declined() const;
 
   // Runs on `inputs` (one per graph input, in order, any device): checks each input's dtype
   // and shape against the graph (Error(kBadInput) naming it), returns the outputs by name, on

@@ -1,6 +1,7 @@
 #include "exec/plan.h"
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <set>
 
@@ -36,6 +37,9 @@ struct Step {
   std::vector<ListSlot> lists;
   std::vector<Output> outputs;
   std::vector<ValueId> frees;  // values whose last use is this step, and results nobody reads
+  // For an in-place twin: the operator it stands for, run instead when the input it would
+  // write into turns out to be shared (see Plan::run).
+  std::optional<c10::OperatorHandle> out_of_place;
 };
 
 std::string node_label(const Graph& graph, NodeId n) {
@@ -181,6 +185,7 @@ struct Plan::Impl {
   std::vector<ValueId> sources;  // known values the steps read, fetched once per run
   int64_t peak_bytes = 0;
   size_t in_place = 0;
+  mutable std::atomic<uint64_t> in_place_declined{0};
   size_t views = 0;
   std::vector<char> contiguous_result;  // per wanted value: the graph says contiguous
 };
@@ -192,6 +197,7 @@ Plan::~Plan() = default;
 size_t Plan::step_count() const { return impl_->steps.size(); }
 int64_t Plan::peak_activation_bytes() const { return impl_->peak_bytes; }
 size_t Plan::in_place_count() const { return impl_->in_place; }
+uint64_t Plan::in_place_declined() const { return impl_->in_place_declined.load(std::memory_order_relaxed); }
 size_t Plan::view_count() const { return impl_->views; }
 
 Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const ExecOptions& options,
@@ -319,13 +325,15 @@ Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const
     // A graph keeps no state between runs: such a node gets copies of its running
     // statistics, made each run, and nothing stored is written.
     const std::vector<size_t> copied = running_stats_written(handle->schema(), node);
+    std::optional<c10::OperatorHandle> out_of_place;
     if (options.in_place) {
       if (auto twin = in_place_twin(graph, order, s, *handle)) {
+        out_of_place = handle;
         handle = twin;
         ++impl->in_place;
       }
     }
-    Step step{n, *handle, {}, {}, {}, node.outputs, {}};
+    Step step{n, *handle, {}, {}, {}, node.outputs, {}, out_of_place};
     step.args.reserve(node.inputs.size());
     for (size_t a = 0; a < node.inputs.size(); ++a) {
       const ArgValue& value = node.inputs[a].value;
@@ -380,10 +388,24 @@ std::vector<at::Tensor> Plan::run(const std::function<at::Tensor(ValueId)>& sour
         stack[slot.arg] = c10::IValue(std::move(list));
       }
     }
+    const c10::OperatorHandle* op = &step.op;
+    if (step.out_of_place) {
+      // The twin was chosen because, by the schemas, no other value shares its input's memory.
+      // A schema can hide an alias (aten::type_as returns its input itself when the types
+      // match, a stored weight included), so the plan checks here, where sharing shows: once
+      // the plan lets go of the input (this is its last use), the stack must hold the only
+      // reference to it and it the only one to its storage.
+      env[step.tensors[0].value].reset();
+      const at::Tensor& self = stack[0].toTensor();
+      if (self.use_count() != 1 || !self.has_storage() || self.storage().use_count() != 1) {
+        op = &*step.out_of_place;
+        impl_->in_place_declined.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
     try {
-      step.op.callBoxed(stack);
+      op->callBoxed(stack);
     } catch (const c10::Error& e) {
-      fail(ErrorKind::kRuntime, "node " + std::to_string(step.node) + " (" + toString(step.op.operator_name()) +
+      fail(ErrorKind::kRuntime, "node " + std::to_string(step.node) + " (" + toString(op->operator_name()) +
                                     "): " + first_line(e.what_without_backtrace()));
     }
     if (stack.size() < step.outputs.size())

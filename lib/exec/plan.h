@@ -47,6 +47,9 @@ class Plan {
 
   size_t step_count() const;
   size_t in_place_count() const;  // steps that write into their dying first input
+  // Runs of such steps, over all runs so far, that wrote into a fresh tensor instead because
+  // their input turned out to be shared (an alias a schema does not declare).
+  uint64_t in_place_declined() const;
   size_t view_count() const;      // copying steps run as views
   // The most bytes of intermediate values alive at once during a run, from the graph's types
   // (views counted as if they owned their data, so an upper bound).

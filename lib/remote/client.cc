@@ -32,6 +32,10 @@ RemoteClient RemoteClient::connect(const std::string& host_port, const ClientOpt
   hello.client = options.name;
   client.channel_->send(hello);
   client.welcome_ = client.expect<Welcome>("hello");
+  if (client.welcome_.major != kProtocolMajor)
+    fail(ErrorKind::kUnsupported, "the server at " + host_port + " speaks protocol " +
+                                      std::to_string(client.welcome_.major) + "." + std::to_string(client.welcome_.minor) +
+                                      ", this client " + std::to_string(kProtocolMajor) + ".x");
   if (client.welcome_.minor >= 2) client.channel_->set_tensor_layout(TensorLayout::kAligned);
   // A part's frame carries ~60 bytes besides the part.
   constexpr uint64_t kDefaultPart = uint64_t{64} << 20, kFrameOverhead = 4096;

@@ -4,10 +4,13 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <system_error>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -19,6 +22,7 @@
 #include "io/weights.h"
 #include "remote/channel.h"
 #include "remote/content_hash.h"
+#include "remote/operator_policy.h"
 #include "remote/tensor_payload.h"
 #include "support/error.h"
 #include "support/files.h"
@@ -54,6 +58,19 @@ bool same_secret(const std::string& a, const std::string& b) {
 
 const char* kind_name(ContentKind kind) { return kind == ContentKind::kGraph ? "graph" : "weights"; }
 
+// An error for the client, its text cut to what a client's decoder takes (a clear error
+// must not become a protocol error because a name in it was long).
+ErrorReply error_reply(ErrorKind kind, std::string text) {
+  const size_t max = Limits{}.max_string_bytes;
+  if (text.size() > max) {
+    text.resize(max - 3);
+    while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) text.pop_back();
+    if (!text.empty() && static_cast<unsigned char>(text.back()) >= 0xC0) text.pop_back();  // a cut character
+    text += "...";
+  }
+  return ErrorReply{static_cast<uint8_t>(kind), std::move(text)};
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -69,12 +86,53 @@ struct Server::Impl {
 
   std::atomic<bool> stopping{false};
   std::atomic<Listener*> listener{nullptr};
-  std::mutex connections_mutex;
-  std::map<uint64_t, Connection*> open_connections;
+  struct OpenConnection {
+    Connection* connection;
+    Clock::time_point opened;
+    bool greeted = false;
+    bool cut = false;
+  };
+  std::mutex connections_mutex;  // guards open_connections
+  std::condition_variable connections_changed;
+  std::map<uint64_t, OpenConnection> open_connections;
 
   explicit Impl(ServerOptions o) : options(std::move(o)) {}
 
-  void log(const std::string& line) { std::fprintf(stderr, "genie-serve: %s\n", line.c_str()); }
+  // One line: control characters a client put into a name or text are written escaped, so
+  // that a client cannot forge lines of the log.
+  void log(const std::string& line) {
+    std::string clean;
+    clean.reserve(line.size());
+    for (unsigned char c : line) {
+      if (c >= 0x20 && c != 0x7f) {
+        clean.push_back(static_cast<char>(c));
+      } else {
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+        clean += escaped;
+      }
+    }
+    std::fprintf(stderr, "genie-serve: %s\n", clean.c_str());
+  }
+
+  // Closes connections that said no hello within options.hello_timeout, until stopping.
+  void close_silent_connections() {
+    const auto period = std::clamp(options.hello_timeout / 4, std::chrono::milliseconds(10),
+                                   std::chrono::milliseconds(1000));
+    std::unique_lock<std::mutex> lock(connections_mutex);
+    while (!stopping) {
+      connections_changed.wait_for(lock, period);
+      const Clock::time_point now = Clock::now();
+      for (auto& [id, open] : open_connections) {
+        if (open.greeted || open.cut || now - open.opened < options.hello_timeout) continue;
+        open.cut = true;
+        open.connection->shutdown_read();
+        ++stats.silent_connections;
+        log(open.connection->peer() + " closed: no hello within " + std::to_string(options.hello_timeout.count()) +
+            " ms");
+      }
+    }
+  }
 
   // Under `mutex`. Drops least recently used, unpinned content until the budget holds.
   void evict_locked() {
@@ -110,11 +168,10 @@ struct Server::Impl {
     auto shared = std::make_shared<const std::string>(std::move(bytes));
     if (kind == ContentKind::kGraph) {
       entry.graph = std::make_shared<const Graph>(graph_from_json(*shared, "graph"));
-      // Only ATen's operators: other namespaces a LibTorch process has loaded (distributed
-      // collectives, profiler hooks, this project's own) are not a client's to call.
-      for (const Node& node : entry.graph->nodes)
-        if (node.op.rfind("aten::", 0) != 0)
-          fail(ErrorKind::kUnsupported, "graph: operator " + node.op + " is not an ATen operator; genie-serve runs only ATen operators");
+      for (const Node& node : entry.graph->nodes) {
+        const std::string why = operator_refusal(node.op);
+        if (!why.empty()) fail(ErrorKind::kUnsupported, "graph: genie-serve does not run operator " + node.op + ": " + why);
+      }
     } else {
       SafetensorsFile::from_shared_bytes(shared, "weights");  // throws if it is not one
     }
@@ -296,7 +353,7 @@ struct Server::Impl {
 
   // One client, start to end. Errors in a request are answered and the connection goes on;
   // a broken frame, a failed hello or a vanished peer ends this connection only.
-  void handle(Channel& channel) {
+  void handle(Channel& channel, uint64_t id) {
     const std::string peer = channel.connection().peer();
     bool greeted = false;
     std::optional<PartialUpload> pending;
@@ -310,7 +367,7 @@ struct Server::Impl {
         log(peer + " connection ended: " + e.what());
         if (e.kind() == ErrorKind::kBadInput) {
           try {
-            channel.send(ErrorReply{static_cast<uint8_t>(e.kind()), e.what()});
+            channel.send(error_reply(e.kind(), e.what()));
           } catch (const Error&) {
           }
         }
@@ -337,6 +394,11 @@ struct Server::Impl {
             fail(ErrorKind::kUsage, options.token.empty() ? "this server takes no token" : "wrong or missing token");
           }
           greeted = true;
+          channel.set_limits(options.limits);  // the whole frame limit, now that it knows the client
+          {
+            std::lock_guard<std::mutex> lock(connections_mutex);
+            open_connections.at(id).greeted = true;
+          }
           detail = hello->client;
           reply = Welcome{kProtocolMajor, std::min(hello->minor, kProtocolMinor), options.name,
                           options.run.device.str(), options.limits.max_frame_bytes};
@@ -360,9 +422,9 @@ struct Server::Impl {
           fail(ErrorKind::kUsage, "a client does not send " + std::string(message_type_name(type)) + " messages");
         }
       } catch (const Error& e) {
-        reply = ErrorReply{static_cast<uint8_t>(e.kind()), e.what()};
+        reply = error_reply(e.kind(), e.what());
       } catch (const std::exception& e) {  // LibTorch's, from a run
-        reply = ErrorReply{static_cast<uint8_t>(ErrorKind::kRuntime), first_line(e.what())};
+        reply = error_reply(ErrorKind::kRuntime, first_line(e.what()));
       }
       try {
         channel.send(reply);
@@ -393,7 +455,8 @@ void Server::stop() {
   impl_->stopping = true;
   if (Listener* listener = impl_->listener.load()) listener->close();
   std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-  for (auto& [id, connection] : impl_->open_connections) connection->shutdown_read();
+  for (auto& [id, open] : impl_->open_connections) open.connection->shutdown_read();
+  impl_->connections_changed.notify_all();
 }
 
 void Server::serve(Listener& listener) {
@@ -403,6 +466,12 @@ void Server::serve(Listener& listener) {
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::vector<Worker> workers;
+  std::thread watchdog([this] { impl_->close_silent_connections(); });
+  // Before hello, a frame need hold no more than a hello: a client that has not shown its
+  // token cannot make the server take in gigabytes.
+  constexpr uint64_t kHelloFrameBytes = 64 << 10;
+  Limits before_hello = impl_->options.limits;
+  before_hello.max_frame_bytes = std::min(before_hello.max_frame_bytes, kHelloFrameBytes);
   uint64_t next_id = 0;
   while (!impl_->stopping) {
     std::unique_ptr<Connection> connection = listener.accept();
@@ -420,29 +489,56 @@ void Server::serve(Listener& listener) {
     const uint64_t id = next_id++;
     auto done = std::make_shared<std::atomic<bool>>(false);
     connection->set_poll_window(impl_->options.poll_window);
-    auto channel = std::make_shared<Channel>(std::move(connection), impl_->options.limits);
+    auto channel = std::make_shared<Channel>(std::move(connection), before_hello);
     {
       std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-      impl_->open_connections[id] = &channel->connection();
+      if (impl_->open_connections.size() >= impl_->options.max_connections) {
+        ++impl_->stats.refused_connections;
+        impl_->log(channel->connection().peer() + " refused: " + std::to_string(impl_->open_connections.size()) +
+                   " connections are open (--max-connections)");
+        continue;  // closed as `channel` goes
+      }
+      impl_->open_connections[id] = {&channel->connection(), Clock::now()};
       if (impl_->stopping) channel->connection().shutdown_read();
     }
-    workers.push_back({std::thread([this, id, channel, done] {
-                         try {
-                           // A new thread takes the process's intra-op thread count only when
-                           // told (OpenMP keeps it per thread), and no autograd bookkeeping.
-                           at::init_num_threads();
-                           c10::InferenceMode inference;
-                           impl_->handle(*channel);
-                         } catch (const std::exception& e) {
-                           impl_->log(channel->connection().peer() + " connection ended: " + e.what());
-                         }
-                         {
-                           std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-                           impl_->open_connections.erase(id);
-                         }
-                         *done = true;
-                       }),
-                       done});
+    auto serve_one = [this, id, channel, done] {
+      try {
+        // A new thread takes the process's intra-op thread count only when told (OpenMP
+        // keeps it per thread), and no autograd bookkeeping.
+        at::init_num_threads();
+        c10::InferenceMode inference;
+        impl_->handle(*channel, id);
+      } catch (const std::exception& e) {
+        impl_->log(channel->connection().peer() + " connection ended: " + e.what());
+      }
+      {
+        std::lock_guard<std::mutex> lock(impl_->connections_mutex);
+        impl_->open_connections.erase(id);
+        impl_->connections_changed.notify_all();
+      }
+      *done = true;
+    };
+    try {
+      workers.push_back({std::thread(serve_one), done});
+    } catch (const std::system_error& e) {  // out of threads (a process or cgroup limit)
+      std::lock_guard<std::mutex> lock(impl_->connections_mutex);
+      impl_->open_connections.erase(id);
+      ++impl_->stats.refused_connections;
+      impl_->log(channel->connection().peer() + " refused: no thread to serve it: " + e.what());
+    }
+  }
+  if (!impl_->stopping) stop();  // the listener failed: the server ends as if stopped
+  watchdog.join();
+  // Requests in flight are answered; a client that reads no answers is cut after the grace.
+  {
+    std::unique_lock<std::mutex> lock(impl_->connections_mutex);
+    impl_->connections_changed.wait_for(lock, impl_->options.stop_grace,
+                                        [&] { return impl_->open_connections.empty(); });
+    for (auto& [id, open] : impl_->open_connections) {
+      impl_->log(open.connection->peer() + " cut: still open " + std::to_string(impl_->options.stop_grace.count()) +
+                 " ms after the server was told to stop");
+      open.connection->shutdown_both();
+    }
   }
   for (Worker& w : workers) w.thread.join();
   impl_->listener = nullptr;

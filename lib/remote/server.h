@@ -29,6 +29,14 @@ struct ServerOptions {
   // a row (query, put, run) find it awake, and up to 2 ms while the client calls again
   // within that, so that a client calling in a loop costs no wake-up per call.
   PollWindow poll_window{std::chrono::microseconds(100), std::chrono::microseconds(2000)};
+  // Connections open at once (one thread each); those beyond are closed as they arrive.
+  size_t max_connections = 1024;
+  // A connection that has not said hello by then is closed (one that opened and said nothing
+  // would otherwise hold a thread for good). Before hello, a frame may be at most 64 KiB.
+  std::chrono::milliseconds hello_timeout{10000};
+  // After stop(), how long requests in flight may take to be answered; connections still open
+  // then (a client that reads no answers) are cut.
+  std::chrono::milliseconds stop_grace{20000};
 };
 
 // Counters the tests and the log read.
@@ -39,6 +47,8 @@ struct ServerStats {
   std::atomic<uint64_t> runs{0};
   std::atomic<uint64_t> compiles{0};       // executables built
   std::atomic<uint64_t> protocol_errors{0};  // connections ended for breaking the protocol
+  std::atomic<uint64_t> refused_connections{0};  // over max_connections, or no thread for them
+  std::atomic<uint64_t> silent_connections{0};   // closed for saying no hello in time
 };
 
 class Server {
@@ -48,7 +58,7 @@ class Server {
   // Accepts and serves until stop(); then waits for the requests in flight to finish.
   void serve(Listener& listener);
   // From any thread (a signal thread): no new clients, no new requests; in-flight requests
-  // finish and are answered.
+  // finish and are answered (within options.stop_grace).
   void stop();
   const ServerStats& stats() const;
   // Graphs and weights loaded from cache_dir at start.

@@ -86,6 +86,12 @@ class StreamConnection final : public Connection {
     socket_of(stream_).shutdown(tcp::socket::shutdown_receive, ec);
   }
 
+  void shutdown_both() override {
+    read_shut_ = true;
+    asio::error_code ec;
+    socket_of(stream_).shutdown(tcp::socket::shutdown_both, ec);
+  }
+
   std::string peer() const override { return peer_; }
 
   void set_poll_window(PollWindow window) override { poll_window_ = window; }

@@ -37,6 +37,9 @@ class Connection {
   // Stops reads (a blocked read returns 0) while writes still go out: how a server finishes
   // the request in flight and then lets the connection end.
   virtual void shutdown_read() = 0;
+  // Ends the stream both ways: a blocked read returns 0 and a blocked write fails. How a
+  // server stops waiting on a client that reads no answers.
+  virtual void shutdown_both() = 0;
   // "127.0.0.1:52344", for logs.
   virtual std::string peer() const = 0;
 };

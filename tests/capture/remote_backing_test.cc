@@ -16,7 +16,8 @@ namespace {
 
 // A genie-serve engine on loopback for the length of a test.
 struct LoopbackServer {
-  explicit LoopbackServer(bool allow_upload) : server(options(allow_upload)), listener(remote::tcp_listen({"127.0.0.1", 0})) {
+  explicit LoopbackServer(bool allow_upload, uint16_t port = 0)
+      : server(options(allow_upload)), listener(remote::tcp_listen({"127.0.0.1", port})) {
     thread = std::thread([this] { server.serve(*listener); });
   }
   ~LoopbackServer() {
@@ -91,9 +92,42 @@ TEST(RemoteBacking, ConfiguredFromTheEnvironment) {
   ASSERT_NE(backing, nullptr);
   EXPECT_EQ(backing->name(), "remote:127.0.0.1:7070");
   EXPECT_NE(GraphBuilder().remote(), nullptr);  // a new builder picks it up
+  ::setenv("GENIE_REMOTE_TLS_CERT", "client.pem", 1);  // mutual TLS needs the key, and a CA
+  EXPECT_THROW(RemoteBacking::from_environment(), Error);
+  ::setenv("GENIE_REMOTE_TLS_KEY", "client.key", 1);
+  EXPECT_THROW(RemoteBacking::from_environment(), Error);
+  ::setenv("GENIE_REMOTE_TLS_CA", "ca.pem", 1);
+  EXPECT_NE(RemoteBacking::from_environment(), nullptr);
+  for (const char* name : {"GENIE_REMOTE_TLS_CERT", "GENIE_REMOTE_TLS_KEY", "GENIE_REMOTE_TLS_CA"}) ::unsetenv(name);
   ::setenv("GENIE_REMOTE", "no-port", 1);
   EXPECT_THROW(RemoteBacking::from_environment(), Error);
   ::unsetenv("GENIE_REMOTE");
+}
+
+// A server that restarts: the materialisation in flight fails (the connection is gone); the
+// next connects again and sends the new server what it lacks.
+TEST(RemoteBacking, ConnectsAgainAfterTheServerRestarts) {
+  auto first = std::make_unique<LoopbackServer>(true);
+  const std::string address = first->listener->address();
+  const uint16_t port = remote::parse_host_port(address).port;
+  auto backing = std::make_shared<RemoteBacking>(address, remote::ClientOptions{});
+  CaptureScope scope;
+  scope.builder().set_remote(backing);
+  at::Tensor x = scope.builder().add_input(at::arange(3, at::kFloat), "x");
+  EXPECT_TRUE(at::equal((x * 2).cpu(), at::arange(3, at::kFloat) * 2));
+  EXPECT_EQ(backing->uploads(), 2u);
+  first.reset();
+  LoopbackServer second(true, port);
+  bool failed = false;
+  try {
+    (x * 3).cpu();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("closed the connection"), std::string::npos) << e.what();
+    failed = true;
+  }
+  EXPECT_TRUE(failed) << "a materialisation on the lost connection succeeded";
+  EXPECT_TRUE(at::equal((x * 4).cpu(), at::arange(3, at::kFloat) * 4));
+  EXPECT_EQ(second.server.stats().uploads, 2u);  // the subgraph and the weights, again
 }
 
 }  // namespace

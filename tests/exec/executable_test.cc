@@ -99,6 +99,8 @@ TEST_P(Optimisations, EachEqualsTheGraphAsCaptured) {
   EXPECT_LT(e.info().steps, c.graph.nodes.size());
   EXPECT_GT(e.info().in_place_steps, 0u);  // the relus at least
   EXPECT_GT(e.info().peak_activation_bytes, 0);
+  e.run(c.inputs);
+  EXPECT_EQ(e.in_place_declined(), 0u) << "in-place steps ran out of place: their inputs looked shared";
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Optimisations, ::testing::Values("resnet18", "mobilenet_v2"));
@@ -115,12 +117,49 @@ TEST(Executable, ViewsAndInPlaceOnBertEqualTheGraphAsCaptured) {
   std::vector<at::Tensor> reference = run(c, plain);
   Executable e = Executable::load(c.graph, SafetensorsFile::open(c.weights_path), RunOptions{});
   EXPECT_GT(e.info().view_steps, 0u);
+  EXPECT_GT(e.info().in_place_steps, 0u);
   std::vector<at::Tensor> got;
   for (auto& [name, t] : e.run(c.inputs)) {
     EXPECT_TRUE(t.is_contiguous()) << name << ": the graph promises a contiguous output";
     got.push_back(t.clone());
   }
   expect_close(got, reference, 1e-6);
+  EXPECT_EQ(e.in_place_declined(), 0u) << "in-place steps ran out of place: their inputs looked shared";
+}
+
+// An operator whose schema hides an alias: aten::type_as returns its input itself when the
+// types already match, here a stored weight. The plan makes the add after it in place (by
+// the schemas its input is fresh); run, the add sees the weight shared and writes a new
+// tensor: the weight, on the CPU the weights file's read-only pages, is not written.
+TEST(Executable, AnAliasTheSchemaHidesIsNotWrittenInPlace) {
+  Graph g;
+  const TensorType f4{DType::kFloat32, {4}, {}};
+  const ValueId x = g.add_input("x", f4);
+  const ValueId w = g.add_parameter("w", f4);
+  const ValueId same = g.add_value(f4), sum = g.add_value(f4);
+  Node type_as;
+  type_as.op = "aten::type_as";
+  type_as.inputs = {{"self", TensorRef{w}}, {"other", TensorRef{x}}};
+  type_as.outputs = {{{same}, false}};
+  g.add_node(type_as);
+  Node add;
+  add.op = "aten::add";
+  add.overload = "Tensor";
+  add.inputs = {{"self", TensorRef{same}}, {"other", TensorRef{x}}, {"alpha", int64_t{1}}};
+  add.outputs = {{{sum}, false}};
+  g.add_node(add);
+  g.add_output("y", sum);
+
+  const at::Tensor weight = at::arange(4, at::kFloat);
+  const std::string path = ::testing::TempDir() + "/hidden_alias.safetensors";
+  safetensors_write(path, {{"w", DType::kFloat32, {4}, weight.data_ptr(), weight.nbytes()}});
+  const std::string before = read_file(path);
+  Executable e = Executable::load(g, SafetensorsFile::open(path), RunOptions{});
+  EXPECT_EQ(e.info().in_place_steps, 1u);
+  const at::Tensor x_value = at::full({4}, 10.0f);
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(at::equal(e.run({x_value})[0].second, weight + 10)) << "run " << i;
+  EXPECT_EQ(e.in_place_declined(), 2u);
+  EXPECT_EQ(read_file(path), before);
 }
 
 TEST(Executable, NamesTheInputOfTheWrongShapeOrType) {

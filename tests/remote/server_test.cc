@@ -17,6 +17,7 @@
 #include "remote/server.h"
 #include "remote/tensor_payload.h"
 #include "remote/transport.h"
+#include "support/error.h"
 
 namespace genie::remote {
 namespace {
@@ -152,6 +153,158 @@ TEST(Server, TensorsTravelAlignedOnlyToClientsThatAgreed) {
       EXPECT_TRUE(at::equal(y, at::arange(-8, 8, at::kFloat).relu())) << y;
     }
   }
+}
+
+// `g`, uploaded with empty weights on `channel`.
+std::pair<Digest, Digest> put_graph(Channel& channel, const Graph& g) {
+  const std::string graph = graph_to_json(g), weights = safetensors_of_size(64);
+  EXPECT_TRUE(std::holds_alternative<Stored>(ask(channel, Put{ContentKind::kGraph, sha256(graph), graph})));
+  EXPECT_TRUE(std::holds_alternative<Stored>(ask(channel, Put{ContentKind::kWeights, sha256(weights), weights})));
+  return {sha256(graph), sha256(weights)};
+}
+
+// y = relu(x) for x of n floats, uploaded with empty weights on `channel`.
+std::pair<Digest, Digest> put_relu(Channel& channel, int64_t n) {
+  Graph g = testing::chain(1);
+  for (Value& v : g.values) v.type.shape = {n};
+  return put_graph(channel, g);
+}
+
+// Whether the server closes `connection` within `limit` (reads until the end of the stream).
+bool closed_within(Connection& connection, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  char buffer[4096];
+  try {
+    while (connection.read_some(buffer, sizeof buffer) != 0)
+      if (std::chrono::steady_clock::now() > deadline) return false;
+  } catch (const Error&) {  // reset: closed too
+  }
+  return std::chrono::steady_clock::now() <= deadline;
+}
+
+// A connection that says nothing is closed after the hello timeout; before hello a frame may
+// be no larger than a hello needs, whatever --max-request-bytes allows; a client that said
+// hello is not timed out.
+TEST(Server, BeforeHelloLittleIsAcceptedForLittleTime) {
+  ServerOptions options;
+  options.hello_timeout = std::chrono::milliseconds(300);
+  LoopbackServer serve(options);
+  const HostPort address = parse_host_port(serve.listener->address());
+
+  auto silent = tcp_connect(address);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(closed_within(*silent, std::chrono::seconds(5)));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(250));
+  EXPECT_EQ(serve.server.stats().silent_connections, 1u);
+
+  auto early = tcp_connect(address);
+  early->write_all(frame_header_encode(static_cast<uint8_t>(MessageType::kPut), 1 << 20));
+  auto [header, payload] = read_frame(*early);
+  ASSERT_EQ(header.type, static_cast<uint8_t>(MessageType::kError));
+  EXPECT_NE(std::get<ErrorReply>(message_decode(header.type, payload, {})).text.find("exceeds the limit of 65536"),
+            std::string::npos);
+  EXPECT_TRUE(closed_within(*early, std::chrono::seconds(5)));
+
+  auto greeted = serve.connect();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_TRUE(std::holds_alternative<Have>(ask(*greeted, Query{{{ContentKind::kGraph, Digest{}}}})));
+  // After hello the whole limit holds: a frame of 1 MB is taken.
+  const std::string big(1 << 20, 'g');
+  EXPECT_NE(error_text(ask(*greeted, Put{ContentKind::kGraph, sha256(big), big})).find("does not accept uploads"),
+            std::string::npos);
+  EXPECT_EQ(serve.server.stats().silent_connections, 1u);
+}
+
+// Connections beyond --max-connections are closed as they arrive; the open ones go on.
+TEST(Server, ConnectionsBeyondTheLimitAreClosed) {
+  ServerOptions options;
+  options.max_connections = 2;
+  LoopbackServer serve(options);
+  auto a = serve.connect();
+  auto b = serve.connect();
+  auto c = tcp_connect(parse_host_port(serve.listener->address()));
+  EXPECT_TRUE(closed_within(*c, std::chrono::seconds(5)));
+  EXPECT_EQ(serve.server.stats().refused_connections, 1u);
+  EXPECT_TRUE(std::holds_alternative<Have>(ask(*a, Query{})));
+  b.reset();  // room again, once b's thread has seen the close
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::unique_ptr<Channel> d;
+  while (!d && std::chrono::steady_clock::now() < deadline) {
+    auto channel = std::make_unique<Channel>(tcp_connect(parse_host_port(serve.listener->address())), Limits{});
+    channel->send(Hello{});
+    try {
+      if (auto welcome = channel->receive(); welcome && std::holds_alternative<Welcome>(*welcome)) d = std::move(channel);
+    } catch (const Error&) {
+    }
+  }
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(std::holds_alternative<Have>(ask(*d, Query{})));
+}
+
+// stop() answers what is in flight; a client that sends requests and reads no answers (the
+// server blocked writing to it) is cut after the grace, so the server still ends.
+TEST(Server, StopEndsEvenWhenAClientReadsNoAnswers) {
+  ServerOptions options;
+  options.allow_upload = true;
+  options.stop_grace = std::chrono::milliseconds(500);
+  auto serve = std::make_unique<LoopbackServer>(options);
+  auto setup = serve->connect();
+  const auto [graph, weights] = put_relu(*setup, 1 << 18);  // 1 MB in, 1 MB out
+  const std::string x(1 << 20, '\0');
+  const std::string request =
+      message_encode(RunRequest{graph, weights, {TensorPayload{"x", DType::kFloat32, {1 << 18}, x}}});
+  auto connection = tcp_connect(parse_host_port(serve->listener->address()));
+  connection->write_all(message_encode(Hello{}));
+  read_frame(*connection);
+  std::atomic<int> sent{0};
+  std::thread flood([&] {
+    try {
+      for (;;) {
+        connection->write_all(request);
+        ++sent;
+      }
+    } catch (const Error&) {  // cut
+    }
+  });
+  const auto filled = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  int before = -1;
+  while (std::chrono::steady_clock::now() < filled) {  // until both directions are full
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    if (sent == before) break;
+    before = sent;
+  }
+  EXPECT_GT(sent, 2);
+  const auto t0 = std::chrono::steady_clock::now();
+  serve.reset();  // stop(), then serve() returns
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_GE(took, std::chrono::milliseconds(400));
+  flood.join();
+}
+
+// An error that names a long client-given name still reaches the client whole in form (cut
+// to what its decoder takes, not a protocol error); a client-given text with a line break
+// cannot forge a line of the log.
+TEST(Server, LongErrorsAreCutAndTheLogKeepsOneLinePerEvent) {
+  ServerOptions options;
+  options.allow_upload = true;
+  LoopbackServer serve(options);
+  ::testing::internal::CaptureStderr();
+  auto channel = std::make_unique<Channel>(tcp_connect(parse_host_port(serve.listener->address())), Limits{});
+  channel->send(Hello{1, 2, "", "client\ngenie-serve: forged"});
+  auto welcome = channel->receive();
+  ASSERT_TRUE(welcome && std::holds_alternative<Welcome>(*welcome));
+  Graph g = testing::chain(1);
+  g.nodes[0].op = "aten::" + std::string(5000, 'x');  // no such operator: the error names it
+  const auto [graph, weights] = put_graph(*channel, g);
+  Message reply = ask(*channel, RunRequest{graph, weights, {TensorPayload{"x", DType::kFloat32, {16}, std::string(64, '\0')}}});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  const std::string text = error_text(reply);
+  EXPECT_EQ(text.size(), Limits{}.max_string_bytes);
+  EXPECT_EQ(text.rfind("node 0 (aten::xxxx", 0), 0u) << text.substr(0, 120);
+  EXPECT_EQ(text.substr(text.size() - 3), "...");
+  EXPECT_NE(log.find("hello client\\x0agenie-serve: forged"), std::string::npos) << log;
+  EXPECT_EQ(log.find("\ngenie-serve: forged"), std::string::npos) << log;
 }
 
 // Tensors cross without copies of their own: a contiguous CPU tensor is sent from its memory,

@@ -129,7 +129,8 @@ check "the text report names the server and its device, each once" \
 
 # Hostile and broken peers; after each the server still answers.
 send_raw "$main_port" 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
-send_raw "$main_port" 'GNIE\x01\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00'      # 2^40-byte frame
+send_raw "$main_port" "${HELLO}"'GNIE\x06\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00'  # 2^40-byte frame
+send_raw "$main_port" 'GNIE\x06\x00\x00\x00\x00\x00\x10\x00\x00\x00\x00\x00'  # 1 MiB before hello
 send_raw "$main_port" 'GNIE\x01\x00\x00\x00\x64\x00\x00\x00\x00\x00\x00\x00abcdefghij'  # 100 promised, 10 sent
 send_raw "$main_port" "${HELLO}"'GNIE\x06\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x02partial upload'
 send_raw "$main_port" 'GNIE\x63\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'      # unknown message type
@@ -140,6 +141,7 @@ send_raw "$main_port" "${HELLO}GNIE\x0a\x00\x00\x00$(u64 61)\x02${digest}$(u64 1
 sleep 0.3
 check "foreign bytes named in the log" grep -q 'not a Genie frame: .* (an HTTP request?)' "$work/main.log"
 check "oversized frame refused from its header" grep -q 'frame of 1099511627776 bytes exceeds the limit of 100000000' "$work/main.log"
+check "before hello, frames of 64 KiB at most" grep -q 'frame of 1048576 bytes exceeds the limit of 65536' "$work/main.log"
 check "truncated frame logged" grep -q 'truncated frame from 127.0.0.1' "$work/main.log"
 check "unknown message type logged" grep -q 'unknown message type 99' "$work/main.log"
 check "a part out of order is refused, the upload abandoned" \
@@ -149,7 +151,22 @@ expect_run 0 'equal' -- "${remote[@]}" "$work/resnet18.json" --check "$models/re
 # Only ATen operators run on the server.
 sed 's/"op": "aten::relu"/"op": "genie::relu"/' "$work/resnet18.json" >"$work/foreign.json"
 cp "$work/resnet18.safetensors" "$work/foreign.safetensors"
-expect_run 4 'server: graph: operator genie::relu is not an ATen operator' -- "${remote[@]}" "$work/foreign.json"
+expect_run 4 'server: graph: genie-serve does not run operator genie::relu: it is not an ATen operator' -- "${remote[@]}" "$work/foreign.json"
+# Nor ATen operators that reach outside their tensors: from_file would read the server's files.
+echo "not for clients" >"$work/secret.txt"
+cat >"$work/from_file.json" <<JSON
+{"format": "genie.graph", "version": {"major": 1, "minor": 0}, "inputs": [], "parameters": [],
+ "outputs": [{"name": "out", "value": 0}], "values": [{"id": 0, "dtype": "uint8", "shape": [15], "residency": "activation"}],
+ "nodes": [{"id": 0, "op": "aten::from_file", "overload": "", "scope": "", "module_type": "",
+   "inputs": [{"name": "filename", "string": "$work/secret.txt"}, {"name": "shared", "bool": false}, {"name": "size", "int": 15},
+              {"name": "dtype", "dtype": "uint8"}, {"name": "layout", "none": null}, {"name": "device", "none": null},
+              {"name": "pin_memory", "none": null}],
+   "outputs": [0]}]}
+JSON
+printf '\x02\x00\x00\x00\x00\x00\x00\x00{}' >"$work/from_file.safetensors"
+expect_run 4 'server: graph: genie-serve does not run operator aten::from_file: it reads, and with shared=True writes, files on the server' \
+  -- "${remote[@]}" "$work/from_file.json" -o "$work/stolen.safetensors"
+check "nothing written for a refused graph" test ! -e "$work/stolen.safetensors"
 
 # Client errors, one line each.
 expect_run 2 'genie-run: .*--device.*excludes|genie-run: .*--remote.*excludes' -- "${remote[@]}" --device cpu "$work/resnet18.json"

@@ -160,13 +160,17 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "intra-op threads (default: LibTorch's choice)")->check(CLI::PositiveNumber);
   app.add_option("--format", format, "text or json (a summary for scripts, on stdout)")
       ->check(CLI::IsMember({"text", "json"}));
-  app.add_flag("--no-fold-batch-norm", no_fold, "keep batch-norms apart from their convolutions");
-  app.add_flag("--keep-dead-nodes", keep_dead, "run every node, also those no output depends on");
-  app.add_flag("--no-channels-last", no_channels_last, "CPU: keep convolutions in the recorded NCHW layout");
-  app.add_flag("--no-optimize", no_optimize, "all three above: run the graph as captured");
-  app.add_flag("--no-in-place", no_in_place, "every operator allocates its result (memory reuse off)");
-  app.add_flag("--no-views", no_views, "run functionalization's copying views (transpose_copy...) as copies");
-  app.add_flag("--no-cuda-graph", no_cuda_graph, "on CUDA, launch operator by operator");
+  // How this process compiles the graph: a server compiles it its own way, once for all its
+  // clients, so these are refused with --remote rather than silently ignored.
+  for (CLI::Option* local_only :
+       {app.add_flag("--no-fold-batch-norm", no_fold, "keep batch-norms apart from their convolutions"),
+        app.add_flag("--keep-dead-nodes", keep_dead, "run every node, also those no output depends on"),
+        app.add_flag("--no-channels-last", no_channels_last, "CPU: keep convolutions in the recorded NCHW layout"),
+        app.add_flag("--no-optimize", no_optimize, "all three above: run the graph as captured"),
+        app.add_flag("--no-in-place", no_in_place, "every operator allocates its result (memory reuse off)"),
+        app.add_flag("--no-views", no_views, "run functionalization's copying views (transpose_copy...) as copies"),
+        app.add_flag("--no-cuda-graph", no_cuda_graph, "on CUDA, launch operator by operator")})
+    local_only->excludes(remote_opt);
   app.set_version_flag("--version", "genie-run 0.1.0");
 
   return genie::tool_main(app, argc, argv, [&] {
@@ -245,17 +249,19 @@ int main(int argc, char** argv) {
 
     nlohmann::json report = {{"graph", genie::display_path(graph_path)},
                              {"device", device_text},
-                             {"threads", at::get_num_threads()},
                              {"graph_nodes", info.graph_nodes},
-                             {"operators_run", info.steps},
-                             {"in_place_operators", info.in_place_steps},
-                             {"copies_run_as_views", info.view_steps},
-                             {"folded_batch_norms", info.folded_batch_norms},
-                             {"channels_last_convolutions", info.channels_last_convolutions},
-                             {"cuda_graph", info.cuda_graph},
-                             {"weight_bytes", info.weight_bytes},
-                             {"peak_activation_bytes", info.peak_activation_bytes},
                              {"outputs", nlohmann::json::array()}};
+    if (!remote_run) {  // what this process compiled and ran; a server keeps its own
+      report["threads"] = at::get_num_threads();
+      report["operators_run"] = info.steps;
+      report["in_place_operators"] = info.in_place_steps;
+      report["copies_run_as_views"] = info.view_steps;
+      report["folded_batch_norms"] = info.folded_batch_norms;
+      report["channels_last_convolutions"] = info.channels_last_convolutions;
+      report["cuda_graph"] = info.cuda_graph;
+      report["weight_bytes"] = info.weight_bytes;
+      report["peak_activation_bytes"] = info.peak_activation_bytes;
+    }
     if (remote_run)
       report["remote"] = {{"server", remote_run->client.welcome().server},
                           {"device", remote_run->client.welcome().device},

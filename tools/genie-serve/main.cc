@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   uint64_t cache_bytes = uint64_t{8} << 30, max_request_bytes = uint64_t{4} << 30;
   bool allow_upload = false;
   unsigned poll_us = 2000;
+  size_t max_connections = 1024;
   app.add_option("--listen", listen, "address and port to listen on (port 0: any free one)")->default_val(listen);
   app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
   app.add_option("--token-file", token_file, "file holding the token clients must present (first line)");
@@ -40,6 +41,10 @@ int main(int argc, char** argv) {
       ->default_val(max_request_bytes);
   app.add_option("--cache-dir", cache_dir, "graphs (GRAPH.json + GRAPH.safetensors) served without upload");
   app.add_flag("--allow-upload", allow_upload, "let clients send graphs and weights");
+  app.add_option("--max-connections", max_connections,
+                 "clients connected at once (a thread each); more are closed as they arrive")
+      ->default_val(max_connections)
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
   app.add_option("--poll-us", poll_us,
                  "most microseconds a connection polls for its client's next request before it sleeps: 100 "
                  "after an idle spell, more while the client calls again within this (0: sleeps at once; "
@@ -65,6 +70,7 @@ int main(int argc, char** argv) {
     options.limits.max_frame_bytes = max_request_bytes;
     options.allow_upload = allow_upload;
     options.cache_dir = cache_dir;
+    options.max_connections = max_connections;
     options.poll_window = genie::remote::PollWindow(std::chrono::microseconds(std::min(100u, poll_us)),
                                                     std::chrono::microseconds(poll_us));
 
