@@ -95,6 +95,8 @@ struct Server::Impl {
   std::mutex connections_mutex;  // guards open_connections
   std::condition_variable connections_changed;
   std::map<uint64_t, OpenConnection> open_connections;
+  std::mutex failure_mutex;
+  std::string failure;  // why the server stopped by itself
 
   explicit Impl(ServerOptions o) : options(std::move(o)) {}
 
@@ -113,6 +115,26 @@ struct Server::Impl {
       }
     }
     std::fprintf(stderr, "genie-serve: %s\n", clean.c_str());
+  }
+
+  // Server::stop().
+  void stop_server() {
+    stopping = true;
+    if (Listener* l = listener.load()) l->close();
+    std::lock_guard<std::mutex> lock(connections_mutex);
+    for (auto& [id, open] : open_connections) open.connection->shutdown_read();
+    connections_changed.notify_all();
+  }
+
+  // Whether the device still runs kernels (Server::failure).
+  bool device_usable() {
+    if (!options.run.device.is_cuda()) return true;
+    try {
+      at::ones({1}, at::TensorOptions().device(options.run.device)).sum().item<float>();
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
   }
 
   // Closes connections that said no hello within options.hello_timeout, until stopping.
@@ -433,6 +455,17 @@ struct Server::Impl {
         return;
       }
       if (agreed_layout) channel.set_tensor_layout(*agreed_layout);
+      if (std::holds_alternative<RunRequest>(*request) && std::holds_alternative<ErrorReply>(reply) &&
+          !device_usable()) {
+        const std::string why = options.run.device.str() + " no longer runs kernels after a failed run (" +
+                                std::get<ErrorReply>(reply).text.substr(0, 200) + "): restart the server";
+        {
+          std::lock_guard<std::mutex> lock(failure_mutex);
+          if (failure.empty()) failure = why;
+        }
+        log("stopping: " + why);
+        stop_server();
+      }
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       char timing[32];
       std::snprintf(timing, sizeof timing, "%.2f ms", ms);
@@ -451,12 +484,11 @@ Server::~Server() = default;
 const ServerStats& Server::stats() const { return impl_->stats; }
 size_t Server::preloaded() const { return impl_->preloaded; }
 
-void Server::stop() {
-  impl_->stopping = true;
-  if (Listener* listener = impl_->listener.load()) listener->close();
-  std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-  for (auto& [id, open] : impl_->open_connections) open.connection->shutdown_read();
-  impl_->connections_changed.notify_all();
+void Server::stop() { impl_->stop_server(); }
+
+std::string Server::failure() const {
+  std::lock_guard<std::mutex> lock(impl_->failure_mutex);
+  return impl_->failure;
 }
 
 void Server::serve(Listener& listener) {
@@ -527,7 +559,7 @@ void Server::serve(Listener& listener) {
       impl_->log(channel->connection().peer() + " refused: no thread to serve it: " + e.what());
     }
   }
-  if (!impl_->stopping) stop();  // the listener failed: the server ends as if stopped
+  if (!impl_->stopping) impl_->stop_server();  // the listener failed: the server ends as if stopped
   watchdog.join();
   // Requests in flight are answered; a client that reads no answers is cut after the grace.
   {

@@ -61,6 +61,11 @@ class Server {
   // finish and are answered (within options.stop_grace).
   void stop();
   const ServerStats& stats() const;
+  // Why the server stopped by itself, or "": after a failed run on a CUDA device it checks
+  // that the device still runs kernels. An error raised inside a kernel (a device-side assert:
+  // an index out of range) is sticky, every later run in the process would fail, so it stops
+  // for its supervisor to start a fresh process.
+  std::string failure() const;
   // Graphs and weights loaded from cache_dir at start.
   size_t preloaded() const;
 

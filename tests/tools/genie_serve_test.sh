@@ -3,7 +3,8 @@
 # real models run remotely equal to the model and to local genie-run; the second call
 # uploads nothing; two clients at once; a wrong token, foreign bytes, an oversized frame, a
 # truncated frame and a client gone mid-upload leave the server answering; a server killed
-# mid-run is reported by the client in one line; SIGTERM ends the server cleanly.
+# mid-run is reported by the client in one line; SIGTERM ends the server cleanly while a
+# client calls; on CUDA, a device-side assert stops the server (exit 5).
 #   usage: genie_serve_test.sh GENIE_SERVE GENIE_RUN GENIE_CAPTURE MODELS_DIR PYTHON
 # GENIE_TEST_DEVICE=cuda:0 runs every server, and the local genie-run it is compared with, on
 # that device (scripts/gpu-check); the models --check runs stay on the client's CPU.
@@ -289,11 +290,53 @@ else
   echo "genie-serve: network namespaces unavailable (not root or no ip netns): that part skipped"
 fi
 
-# SIGTERM: the main server finishes and exits 0, having answered everything above.
+# A CUDA error inside a kernel (here an embedding index out of range: a device-side assert)
+# is sticky: the server answers that run with the error, then stops by itself (exit 5) for
+# its supervisor to restart it, rather than fail every later run of every client.
+if [[ ${GENIE_TEST_DEVICE:-cpu} == cuda* ]]; then
+  cat >"$work/lookup.json" <<'JSON'
+{"format": "genie.graph", "version": {"major": 1, "minor": 0},
+ "inputs": [{"name": "ids", "value": 1}], "parameters": [{"name": "table", "value": 0}],
+ "outputs": [{"name": "rows", "value": 2}],
+ "values": [{"id": 0, "dtype": "float32", "shape": [4, 2], "residency": "parameter"},
+            {"id": 1, "dtype": "int64", "shape": [1], "residency": "activation"},
+            {"id": 2, "dtype": "float32", "shape": [1, 2], "residency": "activation"}],
+ "nodes": [{"id": 0, "op": "aten::embedding", "overload": "", "scope": "", "module_type": "",
+   "inputs": [{"name": "weight", "tensor": 0}, {"name": "indices", "tensor": 1}, {"name": "padding_idx", "int": -1},
+              {"name": "scale_grad_by_freq", "bool": false}, {"name": "sparse", "bool": false}],
+   "outputs": [2]}]}
+JSON
+  "$python" -c '
+import sys, torch
+from safetensors.torch import save_file
+save_file({"table": torch.ones(4, 2)}, sys.argv[1] + "/lookup.safetensors")
+save_file({"ids": torch.tensor([1000])}, sys.argv[1] + "/bad_ids.safetensors")' "$work"
+  start_server sticky --allow-upload || exit 1
+  "$run" --remote "127.0.0.1:$port" "$work/lookup.json" --inputs "$work/bad_ids.safetensors" >"$work/stdout" 2>"$work/stderr"
+  rc=$?
+  [[ $rc == 5 ]] && ok || bad "an out-of-range index on CUDA -> exit $rc (want 5)" "$work/stderr"
+  for _ in $(seq 100); do kill -0 "$sticky_pid" 2>/dev/null || break; sleep 0.1; done
+  wait "$sticky_pid"
+  rc=$?
+  [[ $rc == 5 ]] && grep -q 'no longer runs kernels after a failed run' "$work/sticky.log" && ok ||
+    bad "a server whose device failed -> exit $rc (want 5)" "$work/sticky.log"
+fi
+
+# SIGTERM while a client is calling: the server answers what is in flight and exits 0
+# (having answered everything above); the client is told in one line that it has gone.
+runs_before=$(grep -c ' run graph=' "$work/main.log")
+"$run" "${remote[@]}" "$work/resnet18.json" --check "$models/resnet18.traced.pt" --bench 500 \
+  >"$work/last.out" 2>"$work/last.err" &
+client=$!
+for _ in $(seq 300); do (($(grep -c ' run graph=' "$work/main.log") >= runs_before + 5)) && break; sleep 0.1; done
 kill -TERM "$main_pid"
 wait "$main_pid"
 rc=$?
 [[ $rc == 0 ]] && grep -q 'stopped after' "$work/main.log" && ok || bad "SIGTERM -> exit $rc" "$work/main.log"
+wait $client
+rc=$?
+if [[ $rc == 3 && $(wc -l <"$work/last.err") == 1 ]] && grep -qE 'genie-run: .*(closed the connection|lost)' "$work/last.err"; then ok; else
+  bad "client of a stopped server -> exit $rc (want 3, one line)" "$work/last.err"; fi
 
 echo "genie-serve: $passed passed, $failures failed"
 [[ $failures == 0 ]]

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGUSR1);  // from this process: the server stopped by itself
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);  // a client that vanished is an error on its socket, not a kill
 
@@ -98,12 +99,16 @@ int main(int argc, char** argv) {
       }
     });
     server.serve(*listener);
-    // serve() returns only after stop(); the signal thread has done its work.
+    // serve() returns after stop(): from the signal thread, or by itself (Server::failure),
+    // when the signal thread is still waiting.
+    const std::string failure = server.failure();
+    if (!failure.empty()) pthread_kill(signal_thread.native_handle(), SIGUSR1);
     signal_thread.join();
     const auto& stats = server.stats();
     auto count = [](uint64_t n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); };
     std::fprintf(stderr, "genie-serve: stopped after %s, %s, %s\n", count(stats.connections, "connection").c_str(),
                  count(stats.runs, "run").c_str(), count(stats.uploads, "upload").c_str());
+    if (!failure.empty()) genie::fail(genie::ErrorKind::kRuntime, failure);
     return 0;
   });
 }
