@@ -12,6 +12,11 @@ namespace genie::remote {
 
 void Channel::send(const Message& message) {
   EncodedFrame frame = message_encode_pieces(message, layout_);
+  if (frame.size() - kFrameHeaderBytes > peer_limit_)
+    fail(ErrorKind::kUsage, "a " + std::string(message_type_name(static_cast<uint8_t>(message.index() + 1))) +
+                                " message of " + std::to_string(frame.size() - kFrameHeaderBytes) + " bytes exceeds the " +
+                                std::to_string(peer_limit_) + " bytes " + connection_->peer() +
+                                " takes in one frame (a server's --max-request-bytes)");
   connection_->write_all(frame.pieces());
   sent_ += frame.size();
 }

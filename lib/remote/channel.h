@@ -3,6 +3,7 @@
 // bytes each way (what the benchmark reports as moved per call).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 
@@ -19,6 +20,10 @@ class Channel {
   // (1.2) Tensor data in later frames starts at aligned offsets (frame flag
   // kFrameAlignedTensors): for a peer that agreed to minor 2 or later.
   void set_tensor_layout(TensorLayout layout) { layout_ = layout; }
+  // The largest payload the peer takes (a server's welcome says it): send() refuses a larger
+  // frame before writing any of it, rather than have the peer cut the connection mid-frame.
+  void set_peer_limit(uint64_t max_frame_bytes) { peer_limit_ = max_frame_bytes; }
+  // Throws Error(kUsage) for a frame over the peer's limit, Error(kIo) when the peer has gone.
   void send(const Message& message);
   // The next message; nullopt when the peer closed the stream cleanly between messages. Its
   // tensors are views into the frame as received, which they keep alive.
@@ -39,6 +44,7 @@ class Channel {
   std::unique_ptr<Connection> connection_;
   Limits limits_;
   TensorLayout layout_ = TensorLayout::kPacked;
+  uint64_t peer_limit_ = UINT64_MAX;
   // Bytes read ahead: one read usually brings a whole small message, header and payload.
   // [read_pos_, read_end_) is what is left of the last read; the buffer keeps its size.
   std::string read_ahead_;

@@ -37,6 +37,7 @@ RemoteClient RemoteClient::connect(const std::string& host_port, const ClientOpt
                                       std::to_string(client.welcome_.major) + "." + std::to_string(client.welcome_.minor) +
                                       ", this client " + std::to_string(kProtocolMajor) + ".x");
   if (client.welcome_.minor >= 2) client.channel_->set_tensor_layout(TensorLayout::kAligned);
+  client.channel_->set_peer_limit(client.welcome_.max_frame_bytes);
   // A part's frame carries ~60 bytes besides the part.
   constexpr uint64_t kDefaultPart = uint64_t{64} << 20, kFrameOverhead = 4096;
   const uint64_t frame_room = client.welcome_.max_frame_bytes > kFrameOverhead ? client.welcome_.max_frame_bytes - kFrameOverhead : 1;
@@ -53,6 +54,8 @@ UploadReport RemoteClient::ensure(std::string_view graph_json, const Digest& gra
   UploadReport report;
   graph_ = graph_digest;
   weights_ = weights_digest;
+  graph_json_ = graph_json;
+  weights_bytes_ = weights;
   ensured_ = true;
   const uint64_t before = channel_->bytes_sent();
   channel_->send(Query{{{ContentKind::kGraph, graph_}, {ContentKind::kWeights, weights_}}});
@@ -96,7 +99,16 @@ void RemoteClient::ping() {
 
 Outputs RemoteClient::run(std::vector<TensorPayload> inputs) {
   if (!ensured_) fail(ErrorKind::kInternal, "RemoteClient::run before ensure");
-  channel_->send(RunRequest{graph_, weights_, std::move(inputs)});
+  const Message request = RunRequest{graph_, weights_, std::move(inputs)};
+  channel_->send(request);
+  try {
+    return expect<Outputs>("run");
+  } catch (const Error& e) {
+    // Another client's uploads may have pushed ours out of the server's cache since ensure().
+    if (e.kind() != ErrorKind::kUsage || std::string_view(e.what()).find(kNotHeld) == std::string_view::npos) throw;
+  }
+  ensure(graph_json_, graph_, weights_bytes_, weights_);
+  channel_->send(request);
   return expect<Outputs>("run");
 }
 

@@ -100,6 +100,10 @@ struct Outputs {
 using Message =
     std::variant<Hello, Welcome, ErrorReply, Query, Have, Put, Stored, RunRequest, Outputs, PutPart, Received>;
 
+// How an error reply to a run begins when the server does not hold the run's graph or
+// weights (evicted since they were sent): a client sends them again.
+inline constexpr std::string_view kNotHeld = "the server does not hold ";
+
 // Frame type bytes; the order of Message's alternatives, from 1.
 enum class MessageType : uint8_t {
   kHello = 1, kWelcome, kError, kQuery, kHave, kPut, kStored, kRun, kOutputs, kPutPart, kReceived

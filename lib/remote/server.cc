@@ -82,6 +82,7 @@ struct Server::Impl {
   std::map<std::pair<Digest, Digest>, std::shared_ptr<Compiled>> compiled;
   uint64_t tick = 0;
   uint64_t content_bytes = 0;
+  uint64_t pinned_bytes = 0;  // of content_bytes: from the cache directory, never evicted
   size_t preloaded = 0;
 
   std::atomic<bool> stopping{false};
@@ -156,13 +157,16 @@ struct Server::Impl {
     }
   }
 
-  // Under `mutex`. Drops least recently used, unpinned content until the budget holds.
-  void evict_locked() {
+  // Under `mutex`. Drops least recently used, unpinned content other than `spare` until the
+  // budget holds. What was just stored is spared: the client's next request is for it.
+  void evict_locked(const ContentKey& spare) {
     while (content_bytes > options.cache_bytes) {
       auto victim = content.end();
       for (auto it = content.begin(); it != content.end(); ++it)
-        if (!it->second.pinned && (victim == content.end() || it->second.last_use < victim->second.last_use)) victim = it;
-      if (victim == content.end()) return;  // all pinned
+        if (!it->second.pinned && it->first != spare &&
+            (victim == content.end() || it->second.last_use < victim->second.last_use))
+          victim = it;
+      if (victim == content.end()) return;  // all pinned, or only what is spared is left
       const ContentKey key = victim->first;
       content_bytes -= victim->second.bytes->size();
       content.erase(victim);
@@ -179,8 +183,9 @@ struct Server::Impl {
     if (content.count({kind, digest})) return;
     entry.last_use = ++tick;
     content_bytes += entry.bytes->size();
+    if (entry.pinned) pinned_bytes += entry.bytes->size();
     content.emplace(ContentKey{kind, digest}, std::move(entry));
-    evict_locked();
+    evict_locked({kind, digest});
   }
 
   // Parses and checks content before it is kept: a graph must validate, weights must be a
@@ -241,16 +246,22 @@ struct Server::Impl {
     return have;
   }
 
-  void check_upload(ContentKind kind, uint64_t size) const {
+  void check_upload(ContentKind kind, uint64_t size) {
     if (!options.allow_upload)
       fail(ErrorKind::kUsage, "this server does not accept uploads (start it with --allow-upload, or place the "
                               "graph and its weights in its --cache-dir)");
-    // Kept content that alone exceeds the budget would be evicted at once, leaving the client
-    // told "stored" and then "not held".
-    if (size > options.cache_bytes)
+    // Content larger than the room the cache directory leaves could not be kept beside it.
+    uint64_t pinned = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      pinned = pinned_bytes;
+    }
+    if (size > options.cache_bytes - std::min(pinned, options.cache_bytes))
       fail(ErrorKind::kUsage, std::string(kind_name(kind)) + " of " + std::to_string(size) +
                                   " bytes exceed this server's cache (--cache-bytes " +
-                                  std::to_string(options.cache_bytes) + ")");
+                                  std::to_string(options.cache_bytes) +
+                                  (pinned ? ", of which its --cache-dir holds " + std::to_string(pinned) : std::string()) +
+                                  ")");
   }
 
   Message on_put(Put& put) {
@@ -328,9 +339,9 @@ struct Server::Impl {
 
   std::shared_ptr<Compiled> compiled_for(const Digest& g, const Digest& w) {
     std::optional<Content> graph = find(ContentKind::kGraph, g);
-    if (!graph) fail(ErrorKind::kUsage, "the server does not hold graph " + digest_short(g) + ": send it first");
+    if (!graph) fail(ErrorKind::kUsage, std::string(kNotHeld) + "graph " + digest_short(g) + ": send it first");
     std::optional<Content> weights = find(ContentKind::kWeights, w);
-    if (!weights) fail(ErrorKind::kUsage, "the server does not hold weights " + digest_short(w) + ": send them first");
+    if (!weights) fail(ErrorKind::kUsage, std::string(kNotHeld) + "weights " + digest_short(w) + ": send them first");
     std::shared_ptr<Compiled> entry;
     {
       std::lock_guard<std::mutex> lock(mutex);

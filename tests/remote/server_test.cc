@@ -12,6 +12,7 @@
 #include "graph/json_codec.h"
 #include "graph/test_graphs.h"
 #include "remote/channel.h"
+#include "remote/client.h"
 #include "remote/content_hash.h"
 #include "remote/frame.h"
 #include "remote/server.h"
@@ -305,6 +306,33 @@ TEST(Server, LongErrorsAreCutAndTheLogKeepsOneLinePerEvent) {
   EXPECT_EQ(text.substr(text.size() - 3), "...");
   EXPECT_NE(log.find("hello client\\x0agenie-serve: forged"), std::string::npos) << log;
   EXPECT_EQ(log.find("\ngenie-serve: forged"), std::string::npos) << log;
+}
+
+// The cache is shared within a budget: another client's upload may push out a graph a client
+// sent before. Its next run is told the server no longer holds it, and RemoteClient sends it
+// again and runs, instead of failing; what was just stored is never what makes room.
+TEST(Server, AClientWhoseGraphWasPushedOutSendsItAgain) {
+  Graph small = testing::chain(1), other = testing::chain(2);
+  const std::string g1 = graph_to_json(small), g2 = graph_to_json(other), w = safetensors_of_size(64);
+  ServerOptions options;
+  options.allow_upload = true;
+  options.cache_bytes = g1.size() + g2.size() + w.size() - 1;  // not all three
+  LoopbackServer serve(options);
+  const std::string address = serve.listener->address();
+  RemoteClient a = RemoteClient::connect(address, ClientOptions{});
+  RemoteClient b = RemoteClient::connect(address, ClientOptions{});
+  const at::Tensor x = at::arange(-8, 8, at::kFloat);
+  auto run = [&](RemoteClient& client) {
+    Outputs out = client.run({tensor_payload("x", x)});
+    return payload_tensor(std::move(out.outputs.at(0)));
+  };
+  EXPECT_TRUE(a.ensure(g1, w).graph_sent);
+  EXPECT_TRUE(at::equal(run(a), x.relu()));
+  EXPECT_TRUE(b.ensure(g2, w).graph_sent);  // a's graph goes (the least recently used)
+  EXPECT_TRUE(at::equal(run(b), x.relu().relu()));
+  const uint64_t uploads = serve.server.stats().uploads;
+  EXPECT_TRUE(at::equal(run(a), x.relu()));  // told "not held", sends it again, runs
+  EXPECT_GT(serve.server.stats().uploads, uploads);
 }
 
 // Tensors cross without copies of their own: a contiguous CPU tensor is sent from its memory,

@@ -238,6 +238,11 @@ expect_run 0 'sent graph weights' -- --remote "127.0.0.1:$port" "$work/resnet18.
 check "the weights came in parts" grep -qE "put-part weights=[0-9a-f]+ at 7995904/[0-9]+ in=[0-9]+ out=24 .* ok" "$work/parts.log"
 check "the last part stored them" grep -qE "put-part weights=[0-9a-f]+ at 39979520/46807488 in=[0-9]+ out=[0-9]+ .* ok" "$work/parts.log"
 expect_run 0 'sent nothing, the server held both' -- --remote "127.0.0.1:$port" "$work/resnet18.json"
+# Inputs larger than the server takes in one frame: the client says so before sending them.
+start_server small --allow-upload --max-request-bytes 300000 || exit 1
+expect_run 2 "genie-run: a run message of 6[0-9]{5} bytes exceeds the 300000 bytes 127.0.0.1:$port takes in one frame" -- \
+  --remote "127.0.0.1:$port" "$work/resnet18.json"
+check "the server saw no run" bash -c "! grep -q ' run graph=' '$work/small.log'"
 
 # genie-serve's own errors.
 "$serve" --listen 0.0.0.0:0 >"$work/stdout" 2>"$work/stderr"
