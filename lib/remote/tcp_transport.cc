@@ -50,6 +50,7 @@ class StreamConnection final : public Connection {
   using Connection::write_all;
   void write_all(const std::vector<std::string_view>& pieces) override {
     handshake();
+    if (ended_before_handshake_) fail(ErrorKind::kIo, "connection to " + peer_ + " lost: it closed before TLS began");
     std::vector<asio::const_buffer> buffers;
     buffers.reserve(pieces.size());
     for (std::string_view p : pieces) buffers.emplace_back(p.data(), p.size());
@@ -60,6 +61,7 @@ class StreamConnection final : public Connection {
 
   size_t read_some(char* buffer, size_t size) override {
     handshake();
+    if (ended_before_handshake_) return 0;
     asio::error_code ec;
     const bool wait = poll_window_.ceiling().count() > 0 && !buffered();
     const bool learn = wait && message_start_;
@@ -123,6 +125,12 @@ class StreamConnection final : public Connection {
       handshake_pending_ = false;
       asio::error_code ec;
       stream_.handshake(asio::ssl::stream_base::server, ec);
+      // A peer that closed before saying anything (a TCP readiness probe) ended its stream;
+      // it did not fail a handshake.
+      if (is_end_of_stream(ec)) {
+        ended_before_handshake_ = true;
+        return;
+      }
       if (ec) fail(ErrorKind::kBadInput, "TLS handshake with " + peer_ + " failed: " + ec.message());
     }
   }
@@ -131,6 +139,7 @@ class StreamConnection final : public Connection {
   std::shared_ptr<asio::ssl::context> tls_;
   Stream stream_;
   bool handshake_pending_;
+  bool ended_before_handshake_ = false;
   std::atomic<bool> read_shut_{false};
   PollWindow poll_window_;
   bool message_start_ = false;

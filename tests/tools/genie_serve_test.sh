@@ -218,6 +218,11 @@ if make_ca ca && make_ca other-ca && make_cert server ca IP:127.0.0.1 && make_ce
   expect_run 3 '(closed the connection|lost|truncated)' -- --remote "127.0.0.1:$port" "$work/bert.json"
   expect_run 2 'cannot load the TLS CA /nonexistent.pem' -- --remote "127.0.0.1:$port" --tls-ca /nonexistent.pem "$work/bert.json"
   check "handshake failures logged, server still up" grep -q 'TLS handshake with 127.0.0.1:[0-9]* failed' "$work/tls.log"
+  # A TCP readiness probe (connect, close) is not a failed handshake: nothing logged.
+  failures_logged=$(grep -c 'connection ended' "$work/tls.log")
+  send_raw "$port" ''
+  sleep 0.3
+  check "a probe's connection is not logged as an error" test "$(grep -c 'connection ended' "$work/tls.log")" == "$failures_logged"
   expect_run 0 'equal' -- "${mtls[@]}" --tls-cert "$tls/client.pem" --tls-key "$tls/client.key" "$work/resnet18.json" \
     --check "$models/resnet18.traced.pt"
 else
@@ -243,6 +248,21 @@ start_server small --allow-upload --max-request-bytes 300000 || exit 1
 expect_run 2 "genie-run: a run message of 6[0-9]{5} bytes exceeds the 300000 bytes 127.0.0.1:$port takes in one frame" -- \
   --remote "127.0.0.1:$port" "$work/resnet18.json"
 check "the server saw no run" bash -c "! grep -q ' run graph=' '$work/small.log'"
+# A genie-run killed in the middle of an upload (its weights in parts of 700 KB): the server
+# lets the upload go and serves the next client, who sends the weights again from 0.
+start_server victim --allow-upload --max-request-bytes 700000 || exit 1
+"$run" --remote "127.0.0.1:$port" "$work/resnet18.json" >/dev/null 2>&1 &
+client=$!
+for _ in $(seq 500); do grep -q 'put-part weights=.* at [1-9][0-9]*/' "$work/victim.log" && break; sleep 0.01; done
+kill -9 $client
+wait $client 2>/dev/null
+if grep -q 'run graph=' "$work/victim.log"; then
+  echo "genie-serve: note: the upload ended before the kill; a client killed mid-upload was not exercised"
+else
+  expect_run 0 'equal' -- --remote "127.0.0.1:$port" "$work/resnet18.json" --check "$models/resnet18.traced.pt"
+  check "the weights were sent again from 0" \
+    bash -c "[[ \$(grep -c 'put-part weights=[0-9a-f]* at 0/46807488 .* ok' '$work/victim.log') == 2 ]]"
+fi
 
 # genie-serve's own errors.
 "$serve" --listen 0.0.0.0:0 >"$work/stdout" 2>"$work/stderr"
