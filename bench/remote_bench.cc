@@ -92,8 +92,8 @@ int main(int argc, char** argv) {
       inputs.push_back(genie::example_input(graph.values[in.value].type, generator));
       names.push_back(in.name);
     }
-    const std::string canonical = genie::graph_to_json(graph);
-    const std::string weights = genie::read_file(weights_path);
+    const auto canonical = std::make_shared<const std::string>(genie::graph_to_json(graph));
+    const auto weights = std::make_shared<const std::string>(genie::read_file(weights_path));
     genie::Executable local =
         genie::Executable::load(std::move(graph), genie::SafetensorsFile::open(weights_path), run_options);
     // The local side's outputs come back to host memory, as the remote side's do.

@@ -43,18 +43,18 @@ std::vector<at::Tensor> RemoteBacking::run(const Subgraph& sub, const std::funct
       const at::Tensor& c = keep.back();
       tensors.push_back({name, to_dtype(c.scalar_type()), c.sizes().vec(), c.data_ptr(), c.nbytes()});
     }
-    weights_ = safetensors_bytes(tensors, {{"producer", "genie remote_accelerator"}});
-    weights_digest_ = remote::sha256(weights_);
+    weights_ = std::make_shared<const std::string>(safetensors_bytes(tensors, {{"producer", "genie remote_accelerator"}}));
+    weights_digest_ = remote::sha256(*weights_);
     weights_count_ = stored.size();
     weights_built_ = true;
   }
   if (!client_) client_.emplace(remote::RemoteClient::connect(address_, options_));
-  const std::string graph = graph_to_json(sub.graph);
+  auto graph = std::make_shared<const std::string>(graph_to_json(sub.graph));
   std::vector<remote::TensorPayload> inputs;
   for (ValueId v : sub.inputs) inputs.push_back(remote::tensor_payload("v" + std::to_string(v), value_of(v)));
   remote::Outputs outputs;
   try {
-    remote::UploadReport upload = client_->ensure(graph, remote::sha256(graph), weights_, weights_digest_);
+    remote::UploadReport upload = client_->ensure(graph, remote::sha256(*graph), weights_, weights_digest_);
     uploads_ += (upload.graph_sent ? 1 : 0) + (upload.weights_sent ? 1 : 0);
     outputs = client_->run(std::move(inputs));
   } catch (const Error& e) {

@@ -42,7 +42,7 @@ class RemoteBacking {
   remote::ClientOptions options_;
   std::optional<remote::RemoteClient> client_;
   // The weights file of the stored tensors, rebuilt when their number changes.
-  std::string weights_;
+  std::shared_ptr<const std::string> weights_;
   remote::Digest weights_digest_{};
   size_t weights_count_ = 0;
   bool weights_built_ = false;

@@ -119,6 +119,7 @@ Executable Executable::load(Graph graph, SafetensorsFile weights, const RunOptio
   exec.drop_dead_nodes = options.drop_dead_nodes;
   exec.in_place = options.in_place;
   exec.views = options.views;
+  exec.zero_uninitialized = options.zero_uninitialized;
   std::vector<ValueId> wanted;
   for (const NamedValue& out : g.outputs) wanted.push_back(out.value);
   impl->plan = Plan::compile(g, wanted, exec, [&](ValueId v) { return g.values[v].residency != Residency::kActivation; });

@@ -26,6 +26,7 @@ struct RunOptions {
   bool in_place = true;         // elementwise operators reuse their dying input's memory
   bool views = true;            // functionalization's copying views run as views
   bool cuda_graph = true;       // on CUDA, replay the plan as a CUDA graph where that is safe
+  bool zero_uninitialized = false;  // aten::empty and its kin give zeros (ExecOptions; genie-serve)
 };
 
 // What was done to the graph before it ran, for reports.

@@ -40,6 +40,7 @@ struct Step {
   // For an in-place twin: the operator it stands for, run instead when the input it would
   // write into turns out to be shared (see Plan::run).
   std::optional<c10::OperatorHandle> out_of_place;
+  bool zero_results = false;  // ExecOptions::zero_uninitialized, for an operator that leaves them so
 };
 
 std::string node_label(const Graph& graph, NodeId n) {
@@ -165,6 +166,13 @@ std::optional<c10::OperatorHandle> view_for(c10::Dispatcher& dispatcher, const c
   for (size_t i = 0; i < a.size(); ++i)
     if (a[i].name() != b[i].name() || a[i].type()->str() != b[i].type()->str()) return std::nullopt;
   return view;
+}
+
+// Operators whose results hold whatever the allocator's memory held before.
+bool leaves_uninitialized(const std::string& name) {
+  static const std::set<std::string> names = {"aten::empty",     "aten::empty_like",        "aten::empty_strided",
+                                              "aten::new_empty", "aten::new_empty_strided", "aten::empty_permuted"};
+  return names.count(name) != 0;
 }
 
 // Elementwise operators whose in-place twin (NAME_) computes the same values into `self`.
@@ -334,6 +342,7 @@ Plan Plan::compile(const Graph& graph, const std::vector<ValueId>& wanted, const
       }
     }
     Step step{n, *handle, {}, {}, {}, node.outputs, {}, out_of_place};
+    step.zero_results = options.zero_uninitialized && leaves_uninitialized(node.op);
     step.args.reserve(node.inputs.size());
     for (size_t a = 0; a < node.inputs.size(); ++a) {
       const ArgValue& value = node.inputs[a].value;
@@ -410,6 +419,9 @@ std::vector<at::Tensor> Plan::run(const std::function<at::Tensor(ValueId)>& sour
     }
     if (stack.size() < step.outputs.size())
       fail(ErrorKind::kInternal, "node " + std::to_string(step.node) + " returned fewer values than recorded");
+    if (step.zero_results)
+      for (size_t o = 0; o < step.outputs.size(); ++o)
+        if (stack[o].isTensor()) stack[o].toTensor().zero_();
     for (size_t o = 0; o < step.outputs.size(); ++o) {
       const Output& out = step.outputs[o];
       if (out.is_list) {

@@ -28,6 +28,10 @@ struct ExecOptions {
   // reshapes as aten::reshape: the same values, no copy. Off where a graph reads memory
   // layout explicitly (as_strided).
   bool views = true;
+  // Results of operators that hand out memory as they find it (aten::empty and its kin) are
+  // zero-filled. A server sets it: memory another client's tensors used must not reach a
+  // client that reads an empty tensor.
+  bool zero_uninitialized = false;
 };
 
 class Plan {

@@ -45,17 +45,19 @@ RemoteClient RemoteClient::connect(const std::string& host_port, const ClientOpt
   return client;
 }
 
-UploadReport RemoteClient::ensure(std::string_view graph_json, std::string_view weights) {
-  return ensure(graph_json, sha256(graph_json), weights, sha256(weights));
+UploadReport RemoteClient::ensure(std::shared_ptr<const std::string> graph_json,
+                                  std::shared_ptr<const std::string> weights) {
+  const Digest graph_digest = sha256(*graph_json), weights_digest = sha256(*weights);
+  return ensure(std::move(graph_json), graph_digest, std::move(weights), weights_digest);
 }
 
-UploadReport RemoteClient::ensure(std::string_view graph_json, const Digest& graph_digest, std::string_view weights,
-                                  const Digest& weights_digest) {
+UploadReport RemoteClient::ensure(std::shared_ptr<const std::string> graph_json, const Digest& graph_digest,
+                                  std::shared_ptr<const std::string> weights, const Digest& weights_digest) {
   UploadReport report;
   graph_ = graph_digest;
   weights_ = weights_digest;
-  graph_json_ = graph_json;
-  weights_bytes_ = weights;
+  graph_json_ = std::move(graph_json);
+  weights_bytes_ = std::move(weights);
   ensured_ = true;
   const uint64_t before = channel_->bytes_sent();
   channel_->send(Query{{{ContentKind::kGraph, graph_}, {ContentKind::kWeights, weights_}}});
@@ -63,11 +65,11 @@ UploadReport RemoteClient::ensure(std::string_view graph_json, const Digest& gra
   if (have.present.size() != 2) fail(ErrorKind::kBadInput, "the server answered a query of 2 items with " +
                                                                std::to_string(have.present.size()) + " answers");
   if (!have.present[0]) {
-    upload(ContentKind::kGraph, graph_, graph_json, "put graph");
+    upload(ContentKind::kGraph, graph_, *graph_json_, "put graph");
     report.graph_sent = true;
   }
   if (!have.present[1]) {
-    upload(ContentKind::kWeights, weights_, weights, "put weights");
+    upload(ContentKind::kWeights, weights_, *weights_bytes_, "put weights");
     report.weights_sent = true;
   }
   report.bytes_sent = channel_->bytes_sent() - before;
@@ -109,7 +111,14 @@ Outputs RemoteClient::run(std::vector<TensorPayload> inputs) {
   }
   ensure(graph_json_, graph_, weights_bytes_, weights_);
   channel_->send(request);
-  return expect<Outputs>("run");
+  try {
+    return expect<Outputs>("run");
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kUsage || std::string_view(e.what()).find(kNotHeld) == std::string_view::npos) throw;
+    fail(ErrorKind::kUsage, "the server at " + channel_->connection().peer() +
+                                " cannot keep this graph and its weights at once: together they exceed what its cache "
+                                "(--cache-bytes) leaves them (" + std::string(e.what()) + ")");
+  }
 }
 
 }  // namespace genie::remote

@@ -47,13 +47,13 @@ class RemoteClient {
   const Welcome& welcome() const { return welcome_; }
 
   // `graph_json` must be in canonical form (graph_to_json of the graph); digests are
-  // computed here. Sends what the server lacks. The views must stay valid until the next
-  // ensure(): run() sends them again if the server let them go in the meantime (its cache
-  // is shared by every client, within a budget).
-  UploadReport ensure(std::string_view graph_json, std::string_view weights);
+  // computed here. Sends what the server lacks. The client keeps both (shared, not copied):
+  // run() sends them again if the server let them go in the meantime (its cache is shared
+  // by every client, within a budget).
+  UploadReport ensure(std::shared_ptr<const std::string> graph_json, std::shared_ptr<const std::string> weights);
   // The same with the digests already known (large weights are hashed once, not per call).
-  UploadReport ensure(std::string_view graph_json, const Digest& graph_digest, std::string_view weights,
-                      const Digest& weights_digest);
+  UploadReport ensure(std::shared_ptr<const std::string> graph_json, const Digest& graph_digest,
+                      std::shared_ptr<const std::string> weights, const Digest& weights_digest);
 
   // Runs the graph and weights of the last ensure() on `inputs`; if the server no longer
   // holds them, sends them again and runs once more. Throws Error with the server's kind and
@@ -80,7 +80,7 @@ class RemoteClient {
   std::unique_ptr<Channel> channel_;
   Welcome welcome_;
   Digest graph_{}, weights_{};
-  std::string_view graph_json_, weights_bytes_;  // of the last ensure(), for a second upload
+  std::shared_ptr<const std::string> graph_json_, weights_bytes_;  // of the last ensure(), for a second upload
   bool ensured_ = false;
   uint64_t part_bytes_ = 0;
 };

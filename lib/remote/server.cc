@@ -99,7 +99,8 @@ struct Server::Impl {
   std::mutex failure_mutex;
   std::string failure;  // why the server stopped by itself
 
-  explicit Impl(ServerOptions o) : options(std::move(o)) {}
+  // A client must not read what another client's tensors left in memory.
+  explicit Impl(ServerOptions o) : options(std::move(o)) { options.run.zero_uninitialized = true; }
 
   // One line: control characters a client put into a name or text are written escaped, so
   // that a client cannot forge lines of the log.
@@ -377,7 +378,16 @@ struct Server::Impl {
     auto t0 = Clock::now();
     std::vector<std::pair<std::string, at::Tensor>> outputs = entry->executable->run(inputs);
     Outputs reply;
-    for (const auto& [name, t] : outputs) reply.outputs.push_back(tensor_payload(name, t));
+    for (const auto& [name, t] : outputs) {
+      // An output may be a stored weight or a view of one: memory the cache owns, which
+      // another client's upload may evict while this reply is written. Its payload keeps the
+      // executable, and through it the weights, alive until then.
+      TensorPayload payload = tensor_payload(name, t);
+      auto keeper = std::make_shared<std::pair<std::shared_ptr<const void>, std::shared_ptr<Compiled>>>(
+          payload.data.keeper(), entry);
+      payload.data = Bytes(payload.data.view(), std::move(keeper));
+      reply.outputs.push_back(std::move(payload));
+    }
     reply.server_micros = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
     ++stats.runs;
@@ -516,59 +526,84 @@ void Server::serve(Listener& listener) {
   Limits before_hello = impl_->options.limits;
   before_hello.max_frame_bytes = std::min(before_hello.max_frame_bytes, kHelloFrameBytes);
   uint64_t next_id = 0;
-  while (!impl_->stopping) {
-    std::unique_ptr<Connection> connection = listener.accept();
-    if (!connection) break;
-    ++impl_->stats.connections;
-    // Reap the threads of clients that have gone.
-    for (auto it = workers.begin(); it != workers.end();) {
-      if (*it->done) {
-        it->thread.join();
-        it = workers.erase(it);
-      } else {
-        ++it;
+  // An exception here (no memory for a connection) must not unwind past the threads: the
+  // server stops as if told to, and says why (Server::failure).
+  try {
+    while (!impl_->stopping) {
+      std::unique_ptr<Connection> connection = listener.accept();
+      if (!connection) break;
+      ++impl_->stats.connections;
+      // Reap the threads of clients that have gone.
+      for (auto it = workers.begin(); it != workers.end();) {
+        if (*it->done) {
+          it->thread.join();
+          it = workers.erase(it);
+        } else {
+          ++it;
+        }
       }
-    }
-    const uint64_t id = next_id++;
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    connection->set_poll_window(impl_->options.poll_window);
-    auto channel = std::make_shared<Channel>(std::move(connection), before_hello);
-    {
-      std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-      if (impl_->open_connections.size() >= impl_->options.max_connections) {
-        ++impl_->stats.refused_connections;
-        impl_->log(channel->connection().peer() + " refused: " + std::to_string(impl_->open_connections.size()) +
-                   " connections are open (--max-connections)");
-        continue;  // closed as `channel` goes
-      }
-      impl_->open_connections[id] = {&channel->connection(), Clock::now()};
-      if (impl_->stopping) channel->connection().shutdown_read();
-    }
-    auto serve_one = [this, id, channel, done] {
-      try {
-        // A new thread takes the process's intra-op thread count only when told (OpenMP
-        // keeps it per thread), and no autograd bookkeeping.
-        at::init_num_threads();
-        c10::InferenceMode inference;
-        impl_->handle(*channel, id);
-      } catch (const std::exception& e) {
-        impl_->log(channel->connection().peer() + " connection ended: " + e.what());
-      }
+      const uint64_t id = next_id++;
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      connection->set_poll_window(impl_->options.poll_window);
+      auto channel = std::make_shared<Channel>(std::move(connection), before_hello);
       {
         std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-        impl_->open_connections.erase(id);
-        impl_->connections_changed.notify_all();
+        size_t greeted = 0;
+        auto oldest_waiting = impl_->open_connections.end();
+        for (auto it = impl_->open_connections.begin(); it != impl_->open_connections.end(); ++it) {
+          if (it->second.greeted) ++greeted;
+          else if (!it->second.cut && (oldest_waiting == impl_->open_connections.end() ||
+                                       it->second.opened < oldest_waiting->second.opened))
+            oldest_waiting = it;
+        }
+        if (greeted >= impl_->options.max_connections) {
+          ++impl_->stats.refused_connections;
+          impl_->log(channel->connection().peer() + " refused: " + std::to_string(greeted) +
+                     " clients are connected (--max-connections)");
+          continue;  // closed as `channel` goes
+        }
+        if (impl_->open_connections.size() - greeted >= impl_->options.max_waiting_for_hello &&
+            oldest_waiting != impl_->open_connections.end()) {
+          Impl::OpenConnection& oldest = oldest_waiting->second;
+          oldest.cut = true;
+          oldest.connection->shutdown_read();
+          ++impl_->stats.silent_connections;
+          impl_->log(oldest.connection->peer() + " closed: " + std::to_string(impl_->options.max_waiting_for_hello) +
+                     " connections are waiting to say hello");
+        }
+        impl_->open_connections[id] = {&channel->connection(), Clock::now()};
+        if (impl_->stopping) channel->connection().shutdown_read();
       }
-      *done = true;
-    };
-    try {
-      workers.push_back({std::thread(serve_one), done});
-    } catch (const std::system_error& e) {  // out of threads (a process or cgroup limit)
-      std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-      impl_->open_connections.erase(id);
-      ++impl_->stats.refused_connections;
-      impl_->log(channel->connection().peer() + " refused: no thread to serve it: " + e.what());
+      auto serve_one = [this, id, channel, done] {
+        try {
+          // A new thread takes the process's intra-op thread count only when told (OpenMP
+          // keeps it per thread), and no autograd bookkeeping.
+          at::init_num_threads();
+          c10::InferenceMode inference;
+          impl_->handle(*channel, id);
+        } catch (const std::exception& e) {
+          impl_->log(channel->connection().peer() + " connection ended: " + e.what());
+        }
+        {
+          std::lock_guard<std::mutex> lock(impl_->connections_mutex);
+          impl_->open_connections.erase(id);
+          impl_->connections_changed.notify_all();
+        }
+        *done = true;
+      };
+      try {
+        workers.push_back({std::thread(serve_one), done});
+      } catch (const std::system_error& e) {  // out of threads (a process or cgroup limit)
+        std::lock_guard<std::mutex> lock(impl_->connections_mutex);
+        impl_->open_connections.erase(id);
+        ++impl_->stats.refused_connections;
+        impl_->log(channel->connection().peer() + " refused: no thread to serve it: " + e.what());
+      }
     }
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lock(impl_->failure_mutex);
+    if (impl_->failure.empty()) impl_->failure = std::string("accepting connections failed: ") + e.what();
+    impl_->log("stopping: " + impl_->failure);
   }
   if (!impl_->stopping) impl_->stop_server();  // the listener failed: the server ends as if stopped
   watchdog.join();

@@ -29,8 +29,12 @@ struct ServerOptions {
   // a row (query, put, run) find it awake, and up to 2 ms while the client calls again
   // within that, so that a client calling in a loop costs no wake-up per call.
   PollWindow poll_window{std::chrono::microseconds(100), std::chrono::microseconds(2000)};
-  // Connections open at once (one thread each); those beyond are closed as they arrive.
+  // Clients connected at once (one thread each): a connection beyond is closed as it arrives.
   size_t max_connections = 1024;
+  // Connections that have not said hello yet, at once: a new one beyond closes the oldest of
+  // them. They do not count against max_connections, so that connections that never say
+  // hello (anyone who reaches the port can open them) cannot keep clients out.
+  size_t max_waiting_for_hello = 64;
   // A connection that has not said hello by then is closed (one that opened and said nothing
   // would otherwise hold a thread for good). Before hello, a frame may be at most 64 KiB.
   std::chrono::milliseconds hello_timeout{10000};
@@ -48,7 +52,7 @@ struct ServerStats {
   std::atomic<uint64_t> compiles{0};       // executables built
   std::atomic<uint64_t> protocol_errors{0};  // connections ended for breaking the protocol
   std::atomic<uint64_t> refused_connections{0};  // over max_connections, or no thread for them
-  std::atomic<uint64_t> silent_connections{0};   // closed for saying no hello in time
+  std::atomic<uint64_t> silent_connections{0};   // closed for saying no hello (in time, or at all)
 };
 
 class Server {
@@ -64,7 +68,7 @@ class Server {
   // Why the server stopped by itself, or "": after a failed run on a CUDA device it checks
   // that the device still runs kernels. An error raised inside a kernel (a device-side assert:
   // an index out of range) is sticky, every later run in the process would fail, so it stops
-  // for its supervisor to start a fresh process.
+  // for its supervisor to start a fresh process. Also when accepting connections failed.
   std::string failure() const;
   // Graphs and weights loaded from cache_dir at start.
   size_t preloaded() const;

@@ -127,6 +127,30 @@ TEST(Executable, ViewsAndInPlaceOnBertEqualTheGraphAsCaptured) {
   EXPECT_EQ(e.in_place_declined(), 0u) << "in-place steps ran out of place: their inputs looked shared";
 }
 
+// aten::empty hands out memory as the allocator finds it; on a server, what another client's
+// tensors left there. With zero_uninitialized (genie-serve's setting) it gives zeros.
+TEST(Executable, EmptyGivesZerosWhenMemoryMustNotLeak) {
+  Graph g;
+  const ValueId out = g.add_value(TensorType{DType::kFloat32, {1024}, {}});
+  Node empty;
+  empty.op = "aten::empty";
+  empty.overload = "memory_format";
+  empty.inputs = {{"size", std::vector<int64_t>{1024}}, {"dtype", DType::kFloat32}, {"layout", std::monostate{}},
+                  {"device", std::monostate{}},         {"pin_memory", std::monostate{}}, {"memory_format", std::monostate{}}};
+  empty.outputs = {{{out}, false}};
+  g.add_node(empty);
+  g.add_output("left_over", out);
+  const std::string path = ::testing::TempDir() + "/no_weights.safetensors";
+  safetensors_write(path, {});
+  RunOptions options;
+  options.zero_uninitialized = true;
+  Executable e = Executable::load(g, SafetensorsFile::open(path), options);
+  for (int i = 0; i < 3; ++i) {
+    at::full({1024}, 7.0f);  // freed at once: memory the next allocation of its size may reuse
+    EXPECT_TRUE(at::equal(e.run({})[0].second, at::zeros({1024}))) << "run " << i;
+  }
+}
+
 // An operator whose schema hides an alias: aten::type_as returns its input itself when the
 // types already match, here a stored weight. The plan makes the add after it in place (by
 // the schemas its input is fresh); run, the add sees the weight shared and writes a new

@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -174,12 +175,19 @@ std::pair<Digest, Digest> put_relu(Channel& channel, int64_t n) {
 // Whether the server closes `connection` within `limit` (reads until the end of the stream).
 bool closed_within(Connection& connection, std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::atomic<bool> returned{false};
+  std::thread timer([&] {  // a read still blocked at the deadline is ended: a failure, not a hang
+    while (!returned && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!returned) connection.shutdown_read();
+  });
   char buffer[4096];
   try {
-    while (connection.read_some(buffer, sizeof buffer) != 0)
-      if (std::chrono::steady_clock::now() > deadline) return false;
+    while (connection.read_some(buffer, sizeof buffer) != 0 && std::chrono::steady_clock::now() <= deadline) {
+    }
   } catch (const Error&) {  // reset: closed too
   }
+  returned = true;
+  timer.join();
   return std::chrono::steady_clock::now() <= deadline;
 }
 
@@ -240,6 +248,24 @@ TEST(Server, ConnectionsBeyondTheLimitAreClosed) {
   }
   ASSERT_TRUE(d);
   EXPECT_TRUE(std::holds_alternative<Have>(ask(*d, Query{})));
+}
+
+// Connections that never say hello make room for new ones (the oldest goes) and never count
+// against --max-connections: anyone who reaches the port can open them.
+TEST(Server, ConnectionsWithoutHelloCannotKeepClientsOut) {
+  ServerOptions options;
+  options.max_connections = 1;
+  options.max_waiting_for_hello = 2;
+  LoopbackServer serve(options);
+  const HostPort address = parse_host_port(serve.listener->address());
+  auto first = tcp_connect(address);
+  auto second = tcp_connect(address);
+  auto third = tcp_connect(address);  // the first makes room
+  EXPECT_TRUE(closed_within(*first, std::chrono::seconds(5)));
+  auto client = serve.connect();  // waits for its welcome: the third is still waiting, and
+  EXPECT_TRUE(std::holds_alternative<Have>(ask(*client, Query{})));  // the client is served
+  EXPECT_EQ(serve.server.stats().refused_connections, 0u);
+  EXPECT_GE(serve.server.stats().silent_connections, 1u);
 }
 
 // stop() answers what is in flight; a client that sends requests and reads no answers (the
@@ -313,10 +339,12 @@ TEST(Server, LongErrorsAreCutAndTheLogKeepsOneLinePerEvent) {
 // again and runs, instead of failing; what was just stored is never what makes room.
 TEST(Server, AClientWhoseGraphWasPushedOutSendsItAgain) {
   Graph small = testing::chain(1), other = testing::chain(2);
-  const std::string g1 = graph_to_json(small), g2 = graph_to_json(other), w = safetensors_of_size(64);
+  const auto g1 = std::make_shared<const std::string>(graph_to_json(small));
+  const auto g2 = std::make_shared<const std::string>(graph_to_json(other));
+  const auto w = std::make_shared<const std::string>(safetensors_of_size(64));
   ServerOptions options;
   options.allow_upload = true;
-  options.cache_bytes = g1.size() + g2.size() + w.size() - 1;  // not all three
+  options.cache_bytes = g1->size() + g2->size() + w->size() - 1;  // not all three
   LoopbackServer serve(options);
   const std::string address = serve.listener->address();
   RemoteClient a = RemoteClient::connect(address, ClientOptions{});

@@ -219,14 +219,14 @@ int main(int argc, char** argv) {
       std::vector<std::string> names;
       for (const genie::NamedValue& in : graph.inputs) names.push_back(in.name);
       info.graph_nodes = graph.nodes.size();
-      std::string canonical = genie::graph_to_json(graph);
-      std::string weights = genie::read_file(weights_path);
+      auto canonical = std::make_shared<const std::string>(genie::graph_to_json(graph));
+      auto weights = std::make_shared<const std::string>(genie::read_file(weights_path));
       // A name that resolves to a pool of servers: this graph's server, by its digest.
-      const genie::remote::Digest graph_digest = genie::remote::sha256(canonical);
+      const genie::remote::Digest graph_digest = genie::remote::sha256(*canonical);
       client_options.route_key = genie::remote::digest_hex(graph_digest);
       remote_run.emplace(RemoteRun{genie::remote::RemoteClient::connect(remote, client_options), {}, std::move(names)});
       remote_run->upload =
-          remote_run->client.ensure(canonical, graph_digest, weights, genie::remote::sha256(weights));
+          remote_run->client.ensure(canonical, graph_digest, weights, genie::remote::sha256(*weights));
       device_text = remote + " " + remote_run->client.welcome().device;
       // The server's TF32 settings are taken to be this LibTorch's: genie-serve keeps LibTorch's defaults.
       std::optional<c10::Device> server_device;

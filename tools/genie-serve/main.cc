@@ -2,6 +2,7 @@
 // (genie-run --remote). Graphs, weights and compiled plans are kept by content digest, so a
 // client sends each once and afterwards only its inputs (docs/genie-serve.md).
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -90,19 +91,26 @@ int main(int argc, char** argv) {
                  tls.enabled() ? (tls.client_ca_file.empty() ? " (TLS)" : " (mutual TLS)") : "",
                  options.run.device.str().c_str(), allow_upload ? "on" : "off",
                  server.preloaded(), server.preloaded() == 1 ? "" : "s");
+    std::atomic<bool> served{false};
     std::thread signal_thread([&] {
-      int received = 0;
-      sigwait(&signals, &received);
-      if (received == SIGTERM || received == SIGINT) {
-        std::fprintf(stderr, "genie-serve: %s: finishing requests in flight\n", received == SIGTERM ? "SIGTERM" : "SIGINT");
-        server.stop();
+      for (;;) {
+        int received = 0;
+        sigwait(&signals, &received);
+        if (received == SIGTERM || received == SIGINT) {
+          std::fprintf(stderr, "genie-serve: %s: finishing requests in flight\n",
+                       received == SIGTERM ? "SIGTERM" : "SIGINT");
+          server.stop();
+          return;
+        }
+        if (served) return;  // SIGUSR1 from main: the server ended by itself (another's is ignored)
       }
     });
     server.serve(*listener);
     // serve() returns after stop(): from the signal thread, or by itself (Server::failure),
-    // when the signal thread is still waiting.
+    // when the signal thread is still waiting and is told so.
     const std::string failure = server.failure();
-    if (!failure.empty()) pthread_kill(signal_thread.native_handle(), SIGUSR1);
+    served = true;
+    pthread_kill(signal_thread.native_handle(), SIGUSR1);  // returned already, after a SIGTERM
     signal_thread.join();
     const auto& stats = server.stats();
     auto count = [](uint64_t n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); };
