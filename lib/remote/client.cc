@@ -116,8 +116,9 @@ Outputs RemoteClient::run(std::vector<TensorPayload> inputs) {
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::kUsage || std::string_view(e.what()).find(kNotHeld) == std::string_view::npos) throw;
     fail(ErrorKind::kUsage, "the server at " + channel_->connection().peer() +
-                                " cannot keep this graph and its weights at once: together they exceed what its cache "
-                                "(--cache-bytes) leaves them (" + std::string(e.what()) + ")");
+                                " let this graph or its weights go again before it could run: together they may exceed "
+                                "what its cache (--cache-bytes) leaves them, or other clients' uploads keep pushing them "
+                                "out (" + std::string(e.what()) + ")");
   }
 }
 

@@ -1,7 +1,7 @@
 // Which operators genie-serve runs for a client: ATen's, and of those only the ones that
 // touch nothing but the tensors they are given. A graph is data, but an operator that opens
-// a file, prints, or changes a process-wide setting would let a client reach past its own
-// tensors into the server and into other clients' work.
+// a file, prints, changes a process-wide setting or hands out memory as the allocator found
+// it would let a client reach past its own tensors into the server and other clients' work.
 #pragma once
 
 #include <string>

@@ -58,6 +58,9 @@ bool same_secret(const std::string& a, const std::string& b) {
 
 const char* kind_name(ContentKind kind) { return kind == ContentKind::kGraph ? "graph" : "weights"; }
 
+// "10.0.0.7:52344" -> "10.0.0.7", "[::1]:7070" -> "[::1]".
+std::string host_of(const std::string& peer) { return peer.substr(0, peer.rfind(':')); }
+
 // An error for the client, its text cut to what a client's decoder takes (a clear error
 // must not become a protocol error because a name in it was long).
 ErrorReply error_reply(ErrorKind kind, std::string text) {
@@ -90,8 +93,9 @@ struct Server::Impl {
   struct OpenConnection {
     Connection* connection;
     Clock::time_point opened;
+    std::string host;  // the peer's address without its port
     bool greeted = false;
-    bool cut = false;
+    bool cut = false;  // closed for waiting too long, or to make room, before its hello
   };
   std::mutex connections_mutex;  // guards open_connections
   std::condition_variable connections_changed;
@@ -436,12 +440,17 @@ struct Server::Impl {
             close_after = true;
             fail(ErrorKind::kUsage, options.token.empty() ? "this server takes no token" : "wrong or missing token");
           }
-          greeted = true;
-          channel.set_limits(options.limits);  // the whole frame limit, now that it knows the client
           {
             std::lock_guard<std::mutex> lock(connections_mutex);
-            open_connections.at(id).greeted = true;
+            OpenConnection& open = open_connections.at(id);
+            if (open.cut) {  // cut while its hello was on the way: no welcome for a closed connection
+              close_after = true;
+              fail(ErrorKind::kIo, "the server is busy: too many connections are waiting to say hello; try again");
+            }
+            open.greeted = true;
           }
+          greeted = true;
+          channel.set_limits(options.limits);  // the whole frame limit, now that it knows the client
           detail = hello->client;
           reply = Welcome{kProtocolMajor, std::min(hello->minor, kProtocolMinor), options.name,
                           options.run.device.str(), options.limits.max_frame_bytes};
@@ -546,15 +555,22 @@ void Server::serve(Listener& listener) {
       auto done = std::make_shared<std::atomic<bool>>(false);
       connection->set_poll_window(impl_->options.poll_window);
       auto channel = std::make_shared<Channel>(std::move(connection), before_hello);
+      workers.reserve(workers.size() + 1);  // so that adding the worker below cannot throw
       {
         std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-        size_t greeted = 0;
-        auto oldest_waiting = impl_->open_connections.end();
-        for (auto it = impl_->open_connections.begin(); it != impl_->open_connections.end(); ++it) {
-          if (it->second.greeted) ++greeted;
-          else if (!it->second.cut && (oldest_waiting == impl_->open_connections.end() ||
-                                       it->second.opened < oldest_waiting->second.opened))
-            oldest_waiting = it;
+        const std::string host = host_of(channel->connection().peer());
+        const auto none = impl_->open_connections.end();
+        size_t greeted = 0, waiting = 0, waiting_here = 0;
+        auto oldest = none, oldest_here = none;
+        for (auto it = impl_->open_connections.begin(); it != none; ++it) {
+          const Impl::OpenConnection& open = it->second;
+          if (open.greeted) ++greeted;
+          if (open.greeted || open.cut) continue;  // a cut one is on its way out
+          ++waiting;
+          if (oldest == none || open.opened < oldest->second.opened) oldest = it;
+          if (open.host != host) continue;
+          ++waiting_here;
+          if (oldest_here == none || open.opened < oldest_here->second.opened) oldest_here = it;
         }
         if (greeted >= impl_->options.max_connections) {
           ++impl_->stats.refused_connections;
@@ -562,16 +578,19 @@ void Server::serve(Listener& listener) {
                      " clients are connected (--max-connections)");
           continue;  // closed as `channel` goes
         }
-        if (impl_->open_connections.size() - greeted >= impl_->options.max_waiting_for_hello &&
-            oldest_waiting != impl_->open_connections.end()) {
-          Impl::OpenConnection& oldest = oldest_waiting->second;
-          oldest.cut = true;
-          oldest.connection->shutdown_read();
+        // A host's waiting connections make room among themselves first, so that one address
+        // opening connections in a loop cuts its own, not other hosts' clients.
+        auto victim = waiting_here >= impl_->options.max_waiting_per_host ? oldest_here
+                      : waiting >= impl_->options.max_waiting_for_hello   ? oldest
+                                                                          : none;
+        if (victim != none) {
+          Impl::OpenConnection& cut = victim->second;
+          cut.cut = true;
+          cut.connection->shutdown_read();
           ++impl_->stats.silent_connections;
-          impl_->log(oldest.connection->peer() + " closed: " + std::to_string(impl_->options.max_waiting_for_hello) +
-                     " connections are waiting to say hello");
+          impl_->log(cut.connection->peer() + " closed: too many connections are waiting to say hello");
         }
-        impl_->open_connections[id] = {&channel->connection(), Clock::now()};
+        impl_->open_connections[id] = {&channel->connection(), Clock::now(), host};
         if (impl_->stopping) channel->connection().shutdown_read();
       }
       auto serve_one = [this, id, channel, done] {
@@ -593,7 +612,7 @@ void Server::serve(Listener& listener) {
       };
       try {
         workers.push_back({std::thread(serve_one), done});
-      } catch (const std::system_error& e) {  // out of threads (a process or cgroup limit)
+      } catch (const std::exception& e) {  // out of threads (a process or cgroup limit), or memory
         std::lock_guard<std::mutex> lock(impl_->connections_mutex);
         impl_->open_connections.erase(id);
         ++impl_->stats.refused_connections;

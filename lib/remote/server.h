@@ -33,8 +33,11 @@ struct ServerOptions {
   size_t max_connections = 1024;
   // Connections that have not said hello yet, at once: a new one beyond closes the oldest of
   // them. They do not count against max_connections, so that connections that never say
-  // hello (anyone who reaches the port can open them) cannot keep clients out.
+  // hello (anyone who reaches the port can open them) do not fill it. (Many hosts opening
+  // them faster than a client says hello can still crowd a client out.)
   size_t max_waiting_for_hello = 64;
+  // Of those, from one host (address without port): a new one beyond closes that host's oldest.
+  size_t max_waiting_per_host = 8;
   // A connection that has not said hello by then is closed (one that opened and said nothing
   // would otherwise hold a thread for good). Before hello, a frame may be at most 64 KiB.
   std::chrono::milliseconds hello_timeout{10000};

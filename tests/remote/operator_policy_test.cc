@@ -17,6 +17,9 @@ TEST(OperatorPolicy, OnlyAtenOperatorsThatStayWithinTheirTensors) {
   EXPECT_NE(operator_refusal("aten::_print").find("the server's output"), std::string::npos);
   EXPECT_NE(operator_refusal("aten::_cufft_set_plan_cache_max_size").find("every client"), std::string::npos);
   EXPECT_NE(operator_refusal("aten::_cufft_clear_plan_cache").find("every client"), std::string::npos);
+  for (const char* op : {"aten::resize", "aten::resize_as", "aten::_resize_output", "aten::_empty_affine_quantized",
+                         "aten::empty_quantized"})
+    EXPECT_NE(operator_refusal(op).find("as the allocator found it"), std::string::npos) << op;
   EXPECT_EQ(operator_refusal("aten::from_filex"), "");  // names match whole
 }
 

@@ -250,9 +250,10 @@ TEST(Server, ConnectionsBeyondTheLimitAreClosed) {
   EXPECT_TRUE(std::holds_alternative<Have>(ask(*d, Query{})));
 }
 
-// Connections that never say hello make room for new ones (the oldest goes) and never count
-// against --max-connections: anyone who reaches the port can open them.
-TEST(Server, ConnectionsWithoutHelloCannotKeepClientsOut) {
+// Connections that never say hello make room for new ones (the oldest goes: overall, and
+// first among one host's) and never count against --max-connections: anyone who reaches the
+// port can open them.
+TEST(Server, ConnectionsWaitingForHelloMakeRoomForNewOnes) {
   ServerOptions options;
   options.max_connections = 1;
   options.max_waiting_for_hello = 2;
@@ -266,6 +267,19 @@ TEST(Server, ConnectionsWithoutHelloCannotKeepClientsOut) {
   EXPECT_TRUE(std::holds_alternative<Have>(ask(*client, Query{})));  // the client is served
   EXPECT_EQ(serve.server.stats().refused_connections, 0u);
   EXPECT_GE(serve.server.stats().silent_connections, 1u);
+}
+
+TEST(Server, OneHostsWaitingConnectionsMakeRoomAmongThemselves) {
+  ServerOptions options;
+  options.max_waiting_for_hello = 10;
+  options.max_waiting_per_host = 1;  // every connection here comes from 127.0.0.1
+  LoopbackServer serve(options);
+  const HostPort address = parse_host_port(serve.listener->address());
+  auto first = tcp_connect(address);
+  auto second = tcp_connect(address);  // the first makes room
+  EXPECT_TRUE(closed_within(*first, std::chrono::seconds(5)));
+  auto client = serve.connect();  // the second makes room, the client says hello in time
+  EXPECT_TRUE(std::holds_alternative<Have>(ask(*client, Query{})));
 }
 
 // stop() answers what is in flight; a client that sends requests and reads no answers (the
