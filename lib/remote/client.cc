@@ -99,6 +99,15 @@ void RemoteClient::ping() {
   expect<Have>("ping");
 }
 
+namespace {
+
+// The server's answer to a run whose graph or weights it no longer holds (kNotHeld, messages.h).
+bool not_held(const Error& e) {
+  return e.kind() == ErrorKind::kUsage && std::string_view(e.what()).find(kNotHeld) != std::string_view::npos;
+}
+
+}  // namespace
+
 Outputs RemoteClient::run(std::vector<TensorPayload> inputs) {
   if (!ensured_) fail(ErrorKind::kInternal, "RemoteClient::run before ensure");
   const Message request = RunRequest{graph_, weights_, std::move(inputs)};
@@ -107,14 +116,14 @@ Outputs RemoteClient::run(std::vector<TensorPayload> inputs) {
     return expect<Outputs>("run");
   } catch (const Error& e) {
     // Another client's uploads may have pushed ours out of the server's cache since ensure().
-    if (e.kind() != ErrorKind::kUsage || std::string_view(e.what()).find(kNotHeld) == std::string_view::npos) throw;
+    if (!not_held(e)) throw;
   }
   ensure(graph_json_, graph_, weights_bytes_, weights_);
   channel_->send(request);
   try {
     return expect<Outputs>("run");
   } catch (const Error& e) {
-    if (e.kind() != ErrorKind::kUsage || std::string_view(e.what()).find(kNotHeld) == std::string_view::npos) throw;
+    if (!not_held(e)) throw;
     fail(ErrorKind::kUsage, "the server at " + channel_->connection().peer() +
                                 " let this graph or its weights go again before it could run: together they may exceed "
                                 "what its cache (--cache-bytes) leaves them, or other clients' uploads keep pushing them "

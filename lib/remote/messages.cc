@@ -26,7 +26,6 @@ ContentKind get_kind(WireReader& r) {
   return static_cast<ContentKind>(k);
 }
 
-// The writers below start with the frame header's 16 bytes; alignment counts from after them.
 void put_tensors(WireWriter& w, const std::vector<TensorPayload>& tensors, TensorLayout layout) {
   w.u32(static_cast<uint32_t>(tensors.size()));
   for (const TensorPayload& t : tensors) {
@@ -34,12 +33,7 @@ void put_tensors(WireWriter& w, const std::vector<TensorPayload>& tensors, Tenso
     w.str(dtype_name(t.dtype));
     w.u32(static_cast<uint32_t>(t.shape.size()));
     for (int64_t d : t.shape) w.i64(d);
-    w.u64(t.data.size());
-    if (layout == TensorLayout::kAligned) {
-      const size_t at = w.written() - kFrameHeaderBytes;
-      w.zeros((kTensorAlignment - at % kTensorAlignment) % kTensorAlignment);
-    }
-    w.block(t.data.view());
+    w.bytes(t.data.view(), layout == TensorLayout::kAligned ? kTensorAlignment : 1);
   }
 }
 
@@ -169,7 +163,7 @@ EncodedFrame message_encode_pieces(const Message& message, TensorLayout layout) 
   constexpr size_t kSpliceMinBytes = 4096;
   EncodedFrame frame;
   frame.fields.assign(kFrameHeaderBytes, '\0');  // its payload size is known at the end
-  WireWriter w(frame.fields, frame.spliced, kSpliceMinBytes);
+  WireWriter w(frame.fields, frame.spliced, kSpliceMinBytes);  // offsets count from the payload
   std::visit(Encoder{w, layout}, message);
   const std::string header = frame_header_encode(static_cast<uint8_t>(message.index() + 1),
                                                  frame.size() - kFrameHeaderBytes, flags_for(layout));
@@ -178,9 +172,8 @@ EncodedFrame message_encode_pieces(const Message& message, TensorLayout layout) 
 }
 
 std::string message_encode(const Message& message, TensorLayout layout) {
-  std::string frame;
+  std::string frame(kFrameHeaderBytes, '\0');
   WireWriter w(frame);
-  frame.assign(kFrameHeaderBytes, '\0');
   std::visit(Encoder{w, layout}, message);
   frame.replace(0, kFrameHeaderBytes, frame_header_encode(static_cast<uint8_t>(message.index() + 1),
                                                           frame.size() - kFrameHeaderBytes, flags_for(layout)));

@@ -151,15 +151,52 @@ struct Server::Impl {
     while (!stopping) {
       connections_changed.wait_for(lock, period);
       const Clock::time_point now = Clock::now();
-      for (auto& [id, open] : open_connections) {
-        if (open.greeted || open.cut || now - open.opened < options.hello_timeout) continue;
-        open.cut = true;
-        open.connection->shutdown_read();
-        ++stats.silent_connections;
-        log(open.connection->peer() + " closed: no hello within " + std::to_string(options.hello_timeout.count()) +
-            " ms");
-      }
+      for (auto& [id, open] : open_connections)
+        if (!open.greeted && !open.cut && now - open.opened >= options.hello_timeout)
+          cut_locked(open, "no hello within " + std::to_string(options.hello_timeout.count()) + " ms");
     }
+  }
+
+  // Under `connections_mutex`: closes a connection that has not said hello.
+  void cut_locked(OpenConnection& open, const std::string& why) {
+    open.cut = true;
+    open.connection->shutdown_read();
+    ++stats.silent_connections;
+    log(open.connection->peer() + " closed: " + why);
+  }
+
+  // Registers a new connection under `id`, or returns false when --max-connections clients
+  // are connected. Connections waiting for their hello make room for it: a host's among
+  // themselves first, so that one address opening connections in a loop cuts its own, not
+  // other hosts' clients.
+  bool admit(uint64_t id, Connection& connection) {
+    std::lock_guard<std::mutex> lock(connections_mutex);
+    const std::string host = host_of(connection.peer());
+    const auto none = open_connections.end();
+    size_t greeted = 0, waiting = 0, waiting_here = 0;
+    auto oldest = none, oldest_here = none;
+    for (auto it = open_connections.begin(); it != none; ++it) {
+      const OpenConnection& open = it->second;
+      if (open.greeted) ++greeted;
+      if (open.greeted || open.cut) continue;  // a cut one is on its way out
+      ++waiting;
+      if (oldest == none || open.opened < oldest->second.opened) oldest = it;
+      if (open.host != host) continue;
+      ++waiting_here;
+      if (oldest_here == none || open.opened < oldest_here->second.opened) oldest_here = it;
+    }
+    if (greeted >= options.max_connections) {
+      ++stats.refused_connections;
+      log(connection.peer() + " refused: " + std::to_string(greeted) + " clients are connected (--max-connections)");
+      return false;
+    }
+    auto victim = waiting_here >= options.max_waiting_per_host ? oldest_here
+                  : waiting >= options.max_waiting_for_hello   ? oldest
+                                                               : none;
+    if (victim != none) cut_locked(victim->second, "too many connections are waiting to say hello");
+    open_connections[id] = {&connection, Clock::now(), host};
+    if (stopping) connection.shutdown_read();
+    return true;
   }
 
   // Under `mutex`. Drops least recently used, unpinned content other than `spare` until the
@@ -556,43 +593,7 @@ void Server::serve(Listener& listener) {
       connection->set_poll_window(impl_->options.poll_window);
       auto channel = std::make_shared<Channel>(std::move(connection), before_hello);
       workers.reserve(workers.size() + 1);  // so that adding the worker below cannot throw
-      {
-        std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-        const std::string host = host_of(channel->connection().peer());
-        const auto none = impl_->open_connections.end();
-        size_t greeted = 0, waiting = 0, waiting_here = 0;
-        auto oldest = none, oldest_here = none;
-        for (auto it = impl_->open_connections.begin(); it != none; ++it) {
-          const Impl::OpenConnection& open = it->second;
-          if (open.greeted) ++greeted;
-          if (open.greeted || open.cut) continue;  // a cut one is on its way out
-          ++waiting;
-          if (oldest == none || open.opened < oldest->second.opened) oldest = it;
-          if (open.host != host) continue;
-          ++waiting_here;
-          if (oldest_here == none || open.opened < oldest_here->second.opened) oldest_here = it;
-        }
-        if (greeted >= impl_->options.max_connections) {
-          ++impl_->stats.refused_connections;
-          impl_->log(channel->connection().peer() + " refused: " + std::to_string(greeted) +
-                     " clients are connected (--max-connections)");
-          continue;  // closed as `channel` goes
-        }
-        // A host's waiting connections make room among themselves first, so that one address
-        // opening connections in a loop cuts its own, not other hosts' clients.
-        auto victim = waiting_here >= impl_->options.max_waiting_per_host ? oldest_here
-                      : waiting >= impl_->options.max_waiting_for_hello   ? oldest
-                                                                          : none;
-        if (victim != none) {
-          Impl::OpenConnection& cut = victim->second;
-          cut.cut = true;
-          cut.connection->shutdown_read();
-          ++impl_->stats.silent_connections;
-          impl_->log(cut.connection->peer() + " closed: too many connections are waiting to say hello");
-        }
-        impl_->open_connections[id] = {&channel->connection(), Clock::now(), host};
-        if (impl_->stopping) channel->connection().shutdown_read();
-      }
+      if (!impl_->admit(id, channel->connection())) continue;  // closed as `channel` goes
       auto serve_one = [this, id, channel, done] {
         try {
           // A new thread takes the process's intra-op thread count only when told (OpenMP

@@ -9,7 +9,12 @@ void WireWriter::str(std::string_view s) {
   raw(s);
 }
 
-void WireWriter::block(std::string_view b) {
+void WireWriter::bytes(std::string_view b, size_t align) {
+  u64(b.size());
+  if (align > 1) {
+    const size_t at = out_.size() + spliced_bytes_ - origin_;  // spliced blocks count where they belong
+    out_.append((align - at % align) % align, '\0');
+  }
   if (spliced_ && b.size() >= splice_min_ && !b.empty()) {
     spliced_->push_back({out_.size(), b});
     spliced_bytes_ += b.size();

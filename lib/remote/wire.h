@@ -18,13 +18,14 @@ struct Spliced {
   std::string_view bytes;
 };
 
+// Appends to `out`; offsets for alignment count from where `out` ended when the writer was made.
 class WireWriter {
  public:
-  explicit WireWriter(std::string& out) : out_(out) {}
+  explicit WireWriter(std::string& out) : out_(out), origin_(out.size()) {}
   // Byte blocks of at least `min_bytes` are not copied into `out` but listed in `spliced`
   // (their length prefix is written): they must outlive the write of the output.
   WireWriter(std::string& out, std::vector<Spliced>& spliced, size_t min_bytes)
-      : out_(out), spliced_(&spliced), splice_min_(min_bytes) {}
+      : out_(out), origin_(out.size()), spliced_(&spliced), splice_min_(min_bytes) {}
   void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void u16(uint16_t v) { fixed(v, 2); }
   void u32(uint32_t v) { fixed(v, 4); }
@@ -32,23 +33,17 @@ class WireWriter {
   void i64(int64_t v) { fixed(static_cast<uint64_t>(v), 8); }
   // u32 length, then the bytes.
   void str(std::string_view s);
-  // u64 length, then the bytes (or their place, see above).
-  void bytes(std::string_view b) {
-    u64(b.size());
-    block(b);
-  }
-  // The bytes alone, or their place.
-  void block(std::string_view b);
+  // u64 length, then the bytes (or their place, see above). With `align` > 1, zero bytes
+  // after the length pad the bytes to the next multiple of `align` (WireReader::bytes).
+  void bytes(std::string_view b, size_t align = 1);
   void raw(std::string_view b) { out_.append(b.data(), b.size()); }
-  void zeros(size_t n) { out_.append(n, '\0'); }
-  // Bytes written so far, spliced blocks included: the offset the next field will have.
-  size_t written() const { return out_.size() + spliced_bytes_; }
 
  private:
   void fixed(uint64_t v, int n) {
     for (int i = 0; i < n; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
   }
   std::string& out_;
+  size_t origin_;
   std::vector<Spliced>* spliced_ = nullptr;
   size_t splice_min_ = 0;
   size_t spliced_bytes_ = 0;
