@@ -53,11 +53,28 @@ bool Channel::read_exact(char* buffer, size_t size, bool at_message_start) {
   return true;
 }
 
+void Channel::discard(uint64_t size) {
+  char sink[16 * 1024];
+  while (size > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(size, sizeof sink));
+    read_exact(sink, n, false);
+    size -= n;
+  }
+}
+
 std::optional<Message> Channel::receive() {
   char header[kFrameHeaderBytes];
   if (!read_exact(header, sizeof header, true)) return std::nullopt;
   FrameHeader h = frame_header_decode(std::string_view(header, sizeof header), limits_.max_frame_bytes);
   const size_t total = static_cast<size_t>(h.payload_bytes);
+  if (header_check_) {
+    try {
+      header_check_(static_cast<MessageType>(h.type), total);
+    } catch (const Error& e) {
+      discard(total);
+      throw RefusedFrame(e);
+    }
+  }
   if (total == 0) return message_decode(h.type, std::string_view(), limits_, h.flags);
   // One buffer, aligned as the CPU allocator aligns tensors, which the decoded tensors then
   // share (no copy). It is the size the header declared, checked against the limit; memory is

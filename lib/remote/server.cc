@@ -288,10 +288,16 @@ struct Server::Impl {
     return have;
   }
 
+  static void refuse_uploads() {
+    fail(ErrorKind::kUsage, "this server does not accept uploads (start it with --allow-upload, or place the "
+                            "graph and its weights in its --cache-dir)");
+  }
+
   void check_upload(ContentKind kind, uint64_t size) {
-    if (!options.allow_upload)
-      fail(ErrorKind::kUsage, "this server does not accept uploads (start it with --allow-upload, or place the "
-                              "graph and its weights in its --cache-dir)");
+    if (!options.allow_upload) refuse_uploads();
+    if (kind == ContentKind::kGraph && size > options.max_graph_bytes)
+      fail(ErrorKind::kUsage, "a graph of " + std::to_string(size) + " bytes exceeds this server's --max-graph-bytes " +
+                                  std::to_string(options.max_graph_bytes));
     // Content larger than the room the cache directory leaves could not be kept beside it.
     uint64_t pinned = 0;
     {
@@ -446,6 +452,16 @@ struct Server::Impl {
       std::optional<Message> request;
       try {
         request = channel.receive();
+      } catch (const RefusedFrame& e) {  // skipped unread: answered, and the connection goes on
+        ++stats.requests;
+        log(peer + " frame refused unread: " + e.what());
+        try {
+          channel.send(error_reply(e.kind(), e.what()));
+          continue;
+        } catch (const Error& e) {
+          log(peer + " connection ended: " + e.what());
+          return;
+        }
       } catch (const Error& e) {
         ++stats.protocol_errors;
         log(peer + " connection ended: " + e.what());
@@ -488,6 +504,10 @@ struct Server::Impl {
           }
           greeted = true;
           channel.set_limits(options.limits);  // the whole frame limit, now that it knows the client
+          if (!options.allow_upload)  // refused from the header: an upload's bytes are never held
+            channel.set_header_check([](MessageType type, uint64_t) {
+              if (type == MessageType::kPut || type == MessageType::kPutPart) refuse_uploads();
+            });
           detail = hello->client;
           reply = Welcome{kProtocolMajor, std::min(hello->minor, kProtocolMinor), options.name,
                           options.run.device.str(), options.limits.max_frame_bytes};

@@ -22,6 +22,10 @@ struct ServerOptions {
   uint64_t cache_bytes = uint64_t{8} << 30;  // graphs + weights kept, by content size
   Limits limits;                           // what a client may send
   bool allow_upload = false;               // false: only what cache_dir held at start runs
+  // An uploaded graph's largest canonical JSON: its parse takes several times its size in
+  // memory. Real graphs take 400-800 bytes a node (the test swin's 326 nodes: 130 KB);
+  // weights have no such limit beyond the cache's.
+  uint64_t max_graph_bytes = uint64_t{64} << 20;
   std::string cache_dir;                   // graphs (*.json) and their weights, loaded at start
   std::string name = "genie-serve 0.1.0";
   // How long a connection's thread polls for the client's next request before it sleeps

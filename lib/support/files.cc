@@ -5,7 +5,6 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 
 #include <fcntl.h>
@@ -37,10 +36,30 @@ std::string read_file(const std::string& path) {
     buffer << std::cin.rdbuf();
     return buffer.str();
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorKind::kIo, path + ": cannot open: " + std::strerror(errno));
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail(ErrorKind::kIo, path + ": read failed");
+  // read(2) into a string sized from fstat: a weights file can be gigabytes, and a stream
+  // iterator reads it a character at a time (1.3 s for resnet18's 47 MB; 8 s under ASan).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(ErrorKind::kIo, path + ": cannot open: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail(ErrorKind::kIo, path + ": cannot read: " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) fail(ErrorKind::kIo, path + ": is a directory");
+  std::string content;
+  // A FIFO or a device says size 0: it grows as it is read.
+  content.resize(S_ISREG(st.st_mode) && st.st_size > 0 ? static_cast<size_t>(st.st_size) : size_t{1} << 16);
+  size_t filled = 0;
+  for (;;) {
+    if (filled == content.size()) content.resize(content.size() * 2);
+    const ssize_t n = ::read(fd, content.data() + filled, content.size() - filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail(ErrorKind::kIo, path + ": read failed: " + std::strerror(errno));
+    if (n == 0) break;
+    filled += static_cast<size_t>(n);
+  }
+  content.resize(filled);
   return content;
 }
 

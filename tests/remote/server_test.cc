@@ -117,6 +117,51 @@ std::pair<FrameHeader, std::string> read_frame(Connection& connection) {
   return {header, read_exactly(static_cast<size_t>(header.payload_bytes))};
 }
 
+// With uploads off, an upload is refused from its frame's header: its bytes are read only to
+// be dropped (never decoded: here they are not even a message), it is answered, and the
+// connection goes on at the next frame.
+TEST(Server, WithUploadsOffAnUploadIsRefusedUnreadAndTheConnectionGoesOn) {
+  ServerOptions options;
+  options.limits.max_frame_bytes = 8 << 20;
+  LoopbackServer serve(options);
+  ::testing::internal::CaptureStderr();
+  auto connection = tcp_connect(parse_host_port(serve.listener->address()));
+  connection->write_all(message_encode(Hello{}));
+  ASSERT_EQ(read_frame(*connection).first.type, static_cast<uint8_t>(MessageType::kWelcome));
+  for (MessageType type : {MessageType::kPut, MessageType::kPutPart}) {
+    const std::string garbage(3 << 20, '\xff');
+    connection->write_all(frame_header_encode(static_cast<uint8_t>(type), garbage.size()) + garbage);
+    auto [header, payload] = read_frame(*connection);
+    ASSERT_EQ(header.type, static_cast<uint8_t>(MessageType::kError));
+    EXPECT_NE(std::get<ErrorReply>(message_decode(header.type, payload, {})).text.find("does not accept uploads"),
+              std::string::npos);
+  }
+  const Digest digest = sha256("x");
+  connection->write_all(message_encode(Query{{{ContentKind::kGraph, digest}}}));
+  auto [header, payload] = read_frame(*connection);
+  ASSERT_EQ(header.type, static_cast<uint8_t>(MessageType::kHave)) << payload;
+  EXPECT_EQ(std::get<Have>(message_decode(header.type, payload, {})).present, std::vector<bool>{false});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("frame refused unread: this server does not accept uploads"), std::string::npos) << log;
+}
+
+// An uploaded graph larger than --max-graph-bytes is refused before it is parsed, whole or
+// announced in parts; weights of that size are not.
+TEST(Server, GraphsOverTheirLimitAreRefused) {
+  ServerOptions options;
+  options.allow_upload = true;
+  options.max_graph_bytes = 1000;
+  LoopbackServer serve(options);
+  auto channel = serve.connect();
+  const std::string graph(1001, ' '), weights = safetensors_of_size(1001);
+  const std::string expected = "a graph of 1001 bytes exceeds this server's --max-graph-bytes 1000";
+  EXPECT_EQ(error_text(ask(*channel, Put{ContentKind::kGraph, sha256(graph), graph})), expected);
+  EXPECT_EQ(error_text(ask(*channel, PutPart{ContentKind::kGraph, sha256(graph), 1001, 0, graph.substr(0, 10)})),
+            expected);
+  const Message stored = ask(*channel, Put{ContentKind::kWeights, sha256(weights), weights});
+  EXPECT_TRUE(std::holds_alternative<Stored>(stored)) << error_text(stored);
+}
+
 // (1.2) A client that agreed to minor 2 gets its outputs with their data aligned (frame flag
 // set); one that speaks 1.1 gets them packed, as before. Either may send either layout.
 TEST(Server, TensorsTravelAlignedOnlyToClientsThatAgreed) {

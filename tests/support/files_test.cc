@@ -2,6 +2,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
+
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -55,6 +58,36 @@ TEST(ReadFile, MissingFileNamesIt) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
     EXPECT_STREQ(e.what(), "/nonexistent/graph.json: cannot open: No such file or directory");
+  }
+}
+
+TEST(ReadFile, ReadsEveryByteOfFilesAndPipes) {
+  TempDir dir;
+  std::string bytes;
+  for (size_t i = 0; i < 300000; ++i) bytes += static_cast<char>(i * 7 % 256);  // NULs included
+  const std::string file = (dir.path / "blob").string();
+  std::ofstream(file, std::ios::binary) << bytes;
+  EXPECT_EQ(read_file(file), bytes);
+  // A FIFO reports size 0 and is read until its writer closes it, past the first chunk.
+  const std::string fifo = (dir.path / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] { std::ofstream(fifo, std::ios::binary) << bytes; });
+  const std::string got = read_file(fifo);
+  writer.join();
+  EXPECT_EQ(got, bytes);
+  const std::string empty = (dir.path / "empty").string();
+  std::ofstream(empty).close();
+  EXPECT_EQ(read_file(empty), "");
+}
+
+TEST(ReadFile, DirectoryIsAnIoError) {
+  TempDir dir;
+  try {
+    read_file(dir.path.string());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(std::string(e.what()), dir.path.string() + ": is a directory");
   }
 }
 

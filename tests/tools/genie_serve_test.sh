@@ -190,6 +190,8 @@ start_server cached --cache-dir "$work/cache" || exit 1
 expect_run 0 '"graph_sent": false' -- --remote "127.0.0.1:$port" "$work/bert.json" --check "$models/bert.traced.pt" --format json
 check "cached: weights not sent either" grep -q '"weights_sent": false' "$work/stdout"
 expect_run 2 'server: this server does not accept uploads' -- --remote "127.0.0.1:$port" "$work/resnet18.json"
+check "the upload was refused from its header" grep -q 'frame refused unread: this server does not accept uploads' \
+  "$work/cached.log"
 
 # TLS: a CA, a server certificate for 127.0.0.1, a client certificate; a second CA nobody trusts.
 tls=$work/tls
@@ -244,10 +246,13 @@ check "the weights came in parts" grep -qE "put-part weights=[0-9a-f]+ at 799590
 check "the last part stored them" grep -qE "put-part weights=[0-9a-f]+ at 39979520/46807488 in=[0-9]+ out=[0-9]+ .* ok" "$work/parts.log"
 expect_run 0 'sent nothing, the server held both' -- --remote "127.0.0.1:$port" "$work/resnet18.json"
 # Inputs larger than the server takes in one frame: the client says so before sending them.
-start_server small --allow-upload --max-request-bytes 300000 || exit 1
+# A graph over --max-graph-bytes (mobilenet_v2's 127 KB; resnet18's is 50 KB) is refused.
+start_server small --allow-upload --max-request-bytes 300000 --max-graph-bytes 100000 || exit 1
 expect_run 2 "genie-run: a run message of 6[0-9]{5} bytes exceeds the 300000 bytes 127.0.0.1:$port takes in one frame" -- \
   --remote "127.0.0.1:$port" "$work/resnet18.json"
 check "the server saw no run" bash -c "! grep -q ' run graph=' '$work/small.log'"
+expect_run 2 "server: a graph of 1[0-9]{5} bytes exceeds this server's --max-graph-bytes 100000" -- \
+  --remote "127.0.0.1:$port" "$work/mobilenet_v2.json"
 # A genie-run killed in the middle of an upload (its weights in parts of 700 KB): the server
 # lets the upload go and serves the next client, who sends the weights again from 0.
 start_server victim --allow-upload --max-request-bytes 700000 || exit 1

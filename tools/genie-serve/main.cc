@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
                "genie-serve"};
   std::string listen = "127.0.0.1:7070", device_name = "cpu", token_file, cache_dir;
   genie::remote::TlsServerConfig tls;
-  uint64_t cache_bytes = uint64_t{8} << 30, max_request_bytes = uint64_t{4} << 30;
+  uint64_t cache_bytes = uint64_t{8} << 30, max_request_bytes = uint64_t{4} << 30, max_graph_bytes = uint64_t{64} << 20;
   bool allow_upload = false;
   unsigned poll_us = 2000;
   size_t max_connections = 1024;
@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
       ->default_val(max_request_bytes);
   app.add_option("--cache-dir", cache_dir, "graphs (GRAPH.json + GRAPH.safetensors) served without upload");
   app.add_flag("--allow-upload", allow_upload, "let clients send graphs and weights");
+  app.add_option("--max-graph-bytes", max_graph_bytes, "largest graph (canonical JSON) a client may upload")
+      ->default_val(max_graph_bytes);
   app.add_option("--max-connections", max_connections,
                  "clients connected at once (a thread each); more are closed as they arrive")
       ->default_val(max_connections)
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
     options.cache_bytes = cache_bytes;
     options.limits.max_frame_bytes = max_request_bytes;
     options.allow_upload = allow_upload;
+    options.max_graph_bytes = max_graph_bytes;
     options.cache_dir = cache_dir;
     options.max_connections = max_connections;
     options.poll_window = genie::remote::PollWindow(std::chrono::microseconds(std::min(100u, poll_us)),
