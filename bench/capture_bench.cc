@@ -2,7 +2,16 @@
 // CPU on tiny tensors, measured in the same run, interleaved, medians of repeated runs; and
 // the memory a captured node costs. Prints a table with ratios (docs/performance.md).
 //   build/bench/capture_bench [repetitions]
-#include <ATen/ATen.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/add.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/layer_norm.h>
+#include <ATen/ops/linear.h>
+#include <ATen/ops/mul.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/relu.h>
+#include <ATen/ops/softmax.h>
 #include <c10/core/InferenceMode.h>
 #include <malloc.h>
 

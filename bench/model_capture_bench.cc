@@ -6,7 +6,10 @@
 //   build/bench/model_capture_bench MODELS_DIR GENIE_CAPTURE TORCHSCRIPT_RUN [repetitions]
 // MODELS_DIR is what testdata/models/make_models.py wrote, with chain.scripted.pt from
 // bench/make_chain_model.py.
-#include <ATen/ATen.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/randn.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/script.h>

@@ -6,7 +6,8 @@
 //   build/bench/remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] GRAPH.json...
 // (weights beside each graph; --poll-us sets the server's poll ceiling and the client's window,
 // 100,2000 the server's fixed window of before 2026-12-05, 0,0 to sleep at once)
-#include <ATen/ATen.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>

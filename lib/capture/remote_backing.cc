@@ -1,6 +1,6 @@
 #include "capture/remote_backing.h"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdlib>
 

@@ -2,7 +2,9 @@
 
 #include <unordered_set>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/Context.h>
 #include <c10/core/InferenceMode.h>
 #include <ATen/detail/CUDAHooksInterface.h>

@@ -1,6 +1,8 @@
 #include "exec/fold_batch_norm.h"
 
-#include <ATen/ATen.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/full.h>
 
 #include <optional>
 #include <string_view>

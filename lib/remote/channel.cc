@@ -67,6 +67,7 @@ std::optional<Message> Channel::receive() {
   if (!read_exact(header, sizeof header, true)) return std::nullopt;
   FrameHeader h = frame_header_decode(std::string_view(header, sizeof header), limits_.max_frame_bytes);
   const size_t total = static_cast<size_t>(h.payload_bytes);
+  last_frame_bytes_ = kFrameHeaderBytes + total;
   if (header_check_) {
     try {
       header_check_(static_cast<MessageType>(h.type), total);

@@ -50,6 +50,9 @@ class Channel {
   void set_limits(const Limits& limits) { limits_ = limits; }
   uint64_t bytes_sent() const { return sent_; }
   uint64_t bytes_received() const { return received_; }
+  // The size of the last frame receive() returned or refused, header included: what that
+  // message brought in, whichever read brought its bytes (a read may take in the next too).
+  uint64_t last_frame_bytes() const { return last_frame_bytes_; }
 
  private:
   // False if the stream ended before the first byte; throws if it ends after it.
@@ -65,7 +68,7 @@ class Channel {
   // [read_pos_, read_end_) is what is left of the last read; the buffer keeps its size.
   std::string read_ahead_;
   size_t read_pos_ = 0, read_end_ = 0;
-  uint64_t sent_ = 0, received_ = 0;
+  uint64_t sent_ = 0, received_ = 0, last_frame_bytes_ = 0;
 };
 
 }  // namespace genie::remote

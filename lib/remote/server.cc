@@ -1,6 +1,7 @@
 #include "remote/server.h"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/ones.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
@@ -448,7 +449,7 @@ struct Server::Impl {
     bool greeted = false;
     std::optional<PartialUpload> pending;
     while (!stopping) {
-      const uint64_t in0 = channel.bytes_received(), out0 = channel.bytes_sent();
+      const uint64_t out0 = channel.bytes_sent();
       std::optional<Message> request;
       try {
         request = channel.receive();
@@ -559,7 +560,7 @@ struct Server::Impl {
       std::string outcome = "ok";
       if (auto* error = std::get_if<ErrorReply>(&reply)) outcome = "error: " + error->text;
       log(peer + " " + std::string(message_type_name(type)) + (detail.empty() ? "" : " " + detail) +
-          " in=" + std::to_string(channel.bytes_received() - in0) + " out=" + std::to_string(channel.bytes_sent() - out0) +
+          " in=" + std::to_string(channel.last_frame_bytes()) + " out=" + std::to_string(channel.bytes_sent() - out0) +
           " " + timing + " " + outcome);
       if (close_after) return;
     }

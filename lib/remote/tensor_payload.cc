@@ -4,7 +4,9 @@
 #include <cstring>
 #include <memory>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
 
 #include "exec/aten_types.h"
 #include "remote/frame.h"

@@ -1,7 +1,10 @@
 // A C++ program that knows nothing of Genie at link time loads the device library at run
 // time, as PyTorch loads out-of-tree backends, and then uses the device by name.
 //   dlopen_test PATH/TO/libgenie_capture.so
-#include <ATen/ATen.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/equal.h>
 #include <dlfcn.h>
 
 #include <cstdio>

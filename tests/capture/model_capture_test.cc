@@ -4,7 +4,14 @@
 // alone is replayed on the CPU, and its outputs must equal the traced TorchScript model run
 // eagerly on the same inputs. Captured with functionalization from the start, the graph is the
 // same. A .pt2 and a TorchScript capture of the same model record the same operators per module.
-#include <ATen/ATen.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/record_function.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/frontend/resolver.h>

@@ -1,6 +1,14 @@
 // The remote_accelerator device backed by a genie-serve (GENIE_REMOTE): values materialise
 // on the server, equal to local ones; the weights go once, each subgraph once.
-#include <ATen/ATen.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/relu.h>
 #include <gtest/gtest.h>
 
 #include <thread>

@@ -2,7 +2,17 @@
 // in-place memory reuse, gives the outputs of the graph run exactly as captured; bad inputs are
 // named; on a CUDA machine every real model equals the CPU, replayed as a CUDA graph or not
 // (skipped without a GPU).
-#include <ATen/ATen.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/instance_norm.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/Context.h>
 #include <gtest/gtest.h>
 

@@ -1,6 +1,10 @@
 // genie-run --check's rule: allclose per element with atol relative to the output's magnitude;
 // default tolerances follow the least precise arithmetic (a format, or TF32 on CUDA).
-#include <ATen/ATen.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/tensor.h>
 #include <gtest/gtest.h>
 
 #include <ATen/Context.h>

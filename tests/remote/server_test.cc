@@ -2,7 +2,10 @@
 // client (RemoteClient) would send, and what several connections do to each other.
 #include <gtest/gtest.h>
 
-#include <ATen/ATen.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/equal.h>
 
 #include <atomic>
 #include <chrono>
@@ -183,8 +186,11 @@ TEST(Server, TensorsTravelAlignedOnlyToClientsThatAgreed) {
       auto [welcome_header, welcome] = read_frame(*connection);
       EXPECT_EQ(welcome_header.flags, 0);
       EXPECT_EQ(std::get<Welcome>(message_decode(welcome_header.type, welcome, {})).minor, minor);
-      connection->write_all(message_encode(Put{ContentKind::kGraph, sha256(graph), graph}));
-      connection->write_all(message_encode(Put{ContentKind::kWeights, sha256(weights), weights}));
+      // Two requests in one write: the log counts each one's own frame as what came in.
+      ::testing::internal::CaptureStderr();
+      const std::string put_graph = message_encode(Put{ContentKind::kGraph, sha256(graph), graph});
+      const std::string put_weights = message_encode(Put{ContentKind::kWeights, sha256(weights), weights});
+      connection->write_all(put_graph + put_weights);
       for (int i = 0; i < 2; ++i) {
         auto [header, payload] = read_frame(*connection);
         ASSERT_EQ(header.type, static_cast<uint8_t>(MessageType::kStored)) << payload;
@@ -192,6 +198,10 @@ TEST(Server, TensorsTravelAlignedOnlyToClientsThatAgreed) {
       connection->write_all(message_encode(
           RunRequest{sha256(graph), sha256(weights), {TensorPayload{"x", DType::kFloat32, {16}, x}}}, sent));
       auto [header, payload] = read_frame(*connection);
+      // Logged by the connection's thread before it read the run: written by now.
+      const std::string log = ::testing::internal::GetCapturedStderr();
+      EXPECT_NE(log.find(" in=" + std::to_string(put_graph.size()) + " "), std::string::npos) << log;
+      EXPECT_NE(log.find(" in=" + std::to_string(put_weights.size()) + " "), std::string::npos) << log;
       ASSERT_EQ(header.type, static_cast<uint8_t>(MessageType::kOutputs)) << payload;
       EXPECT_EQ(header.flags, minor >= 2 ? kFrameAlignedTensors : 0) << "minor " << minor;
       Outputs outputs = std::get<Outputs>(message_decode(header.type, payload, {}, header.flags));
@@ -422,6 +432,41 @@ TEST(Server, AClientWhoseGraphWasPushedOutSendsItAgain) {
   const uint64_t uploads = serve.server.stats().uploads;
   EXPECT_TRUE(at::equal(run(a), x.relu()));  // told "not held", sends it again, runs
   EXPECT_GT(serve.server.stats().uploads, uploads);
+}
+
+// Clients are served at once, not in turn: while one client's long run is in progress,
+// another connects, uploads its graph and runs it, and is answered before the long run ends.
+// (Runs of one graph take turns: its compiled plan reuses its buffers.)
+TEST(Server, ALongRunHoldsUpNoOtherClient) {
+  Graph slow = testing::chain(300);  // 300 relus over 8 MB: hundreds of ms on any CPU
+  for (Value& v : slow.values) v.type.shape = {int64_t{2} << 20};
+  ServerOptions options;
+  options.allow_upload = true;
+  LoopbackServer serve(options);
+  const std::string address = serve.listener->address();
+  const auto weights = std::make_shared<const std::string>(safetensors_of_size(64));
+  RemoteClient a = RemoteClient::connect(address, ClientOptions{});
+  a.ensure(std::make_shared<const std::string>(graph_to_json(slow)), weights);
+  const at::Tensor big = at::arange(-(int64_t{1} << 20), int64_t{1} << 20, at::kFloat);
+  const uint64_t requests = serve.server.stats().requests;
+  std::atomic<bool> a_done{false};
+  at::Tensor a_result;
+  std::thread long_run([&] {
+    Outputs out = a.run({tensor_payload("x", big)});
+    a_result = payload_tensor(std::move(out.outputs.at(0)));
+    a_done = true;
+  });
+  while (serve.server.stats().requests == requests) std::this_thread::yield();  // a's run has arrived
+
+  RemoteClient b = RemoteClient::connect(address, ClientOptions{});
+  b.ensure(std::make_shared<const std::string>(graph_to_json(testing::chain(1))), weights);
+  const at::Tensor x = at::arange(-8, 8, at::kFloat);
+  Outputs out = b.run({tensor_payload("x", x)});
+  const bool answered_during_long_run = !a_done;
+  EXPECT_TRUE(at::equal(payload_tensor(std::move(out.outputs.at(0))), x.relu()));
+  long_run.join();
+  EXPECT_TRUE(answered_during_long_run) << "the second client waited for the first one's run";
+  EXPECT_TRUE(at::equal(a_result, big.relu()));
 }
 
 // Tensors cross without copies of their own: a contiguous CPU tensor is sent from its memory,

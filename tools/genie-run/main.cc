@@ -1,6 +1,7 @@
 // genie-run: execute a captured graph on a device (cpu, cuda:N) from its weights, optionally
 // check it against the original TorchScript model and time it against TorchScript.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/from_blob.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
