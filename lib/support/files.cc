@@ -49,8 +49,10 @@ std::string read_file(const std::string& path) {
   if (::fstat(fd, &st) != 0) fail(ErrorKind::kIo, path + ": cannot read: " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) fail(ErrorKind::kIo, path + ": is a directory");
   std::string content;
-  // A FIFO or a device says size 0: it grows as it is read.
-  content.resize(S_ISREG(st.st_mode) && st.st_size > 0 ? static_cast<size_t>(st.st_size) : size_t{1} << 16);
+  // One byte over the size, so that the read that finds the end needs no room of its own (a
+  // string grown at the last byte would hold twice the file). A FIFO, a device or a /proc
+  // file says size 0: the string grows as it is read.
+  content.resize(S_ISREG(st.st_mode) && st.st_size > 0 ? static_cast<size_t>(st.st_size) + 1 : size_t{1} << 16);
   size_t filled = 0;
   for (;;) {
     if (filled == content.size()) content.resize(content.size() * 2);
