@@ -448,6 +448,16 @@ struct Server::Impl {
     const std::string peer = channel.connection().peer();
     bool greeted = false;
     std::optional<PartialUpload> pending;
+    // False when the client has gone (logged): the connection ends.
+    auto answer = [&](const Message& reply) {
+      try {
+        channel.send(reply);
+        return true;
+      } catch (const Error& e) {
+        log(peer + " connection ended: " + e.what());
+        return false;
+      }
+    };
     while (!stopping) {
       const uint64_t out0 = channel.bytes_sent();
       std::optional<Message> request;
@@ -456,13 +466,8 @@ struct Server::Impl {
       } catch (const RefusedFrame& e) {  // skipped unread: answered, and the connection goes on
         ++stats.requests;
         log(peer + " frame refused unread: " + e.what());
-        try {
-          channel.send(error_reply(e.kind(), e.what()));
-          continue;
-        } catch (const Error& e) {
-          log(peer + " connection ended: " + e.what());
-          return;
-        }
+        if (!answer(error_reply(e.kind(), e.what()))) return;
+        continue;
       } catch (const Error& e) {
         ++stats.protocol_errors;
         log(peer + " connection ended: " + e.what());
@@ -536,12 +541,7 @@ struct Server::Impl {
       } catch (const std::exception& e) {  // LibTorch's, from a run
         reply = error_reply(ErrorKind::kRuntime, first_line(e.what()));
       }
-      try {
-        channel.send(reply);
-      } catch (const Error& e) {
-        log(peer + " connection ended: " + e.what());
-        return;
-      }
+      if (!answer(reply)) return;
       if (agreed_layout) channel.set_tensor_layout(*agreed_layout);
       if (std::holds_alternative<RunRequest>(*request) && std::holds_alternative<ErrorReply>(reply) &&
           !device_usable()) {
