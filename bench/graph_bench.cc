@@ -1,13 +1,18 @@
-// Graph file and graph walk costs per node, on chains and on a wide branching graph.
+// Graph file and graph walk costs per node, on chains and on a wide branching graph; reading a
+// file of resnet18's weights' size whole (read_file, against the stream iterator it replaced).
 // Run: build/bench/graph_bench  (docs/performance.md has the figures and how they were taken)
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include "graph/json_codec.h"
 #include "graph/test_graphs.h"
 #include "graph/topo_order.h"
 #include "graph/validate.h"
+#include "support/files.h"
 
 namespace {
 
@@ -50,6 +55,32 @@ void BM_TopoOrderReversed(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_TopoOrderReversed)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
+// A file of resnet18's weights' size (46,807,488 bytes), in the page cache after the first read.
+struct WeightsSizedFile {
+  std::string path = "/tmp/genie-graph-bench-read-file";
+  WeightsSizedFile() { std::ofstream(path, std::ios::binary) << std::string(46807488, 'w'); }
+  ~WeightsSizedFile() { std::remove(path.c_str()); }
+};
+
+void BM_ReadFile(benchmark::State& state) {
+  WeightsSizedFile file;
+  for (auto _ : state) benchmark::DoNotOptimize(genie::read_file(file.path));
+  state.SetBytesProcessed(state.iterations() * int64_t{46807488});
+}
+BENCHMARK(BM_ReadFile)->Unit(benchmark::kMillisecond);
+
+// How read_file read before 2026-12-05: a character at a time.
+void BM_ReadFileByStreamIterator(benchmark::State& state) {
+  WeightsSizedFile file;
+  for (auto _ : state) {
+    std::ifstream in(file.path, std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    benchmark::DoNotOptimize(content);
+  }
+  state.SetBytesProcessed(state.iterations() * int64_t{46807488});
+}
+BENCHMARK(BM_ReadFileByStreamIterator)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -37,8 +37,8 @@ std::string read_file(const std::string& path) {
     return buffer.str();
   }
   // read(2) into a string sized from fstat: a weights file can be gigabytes, and a stream
-  // iterator reads it a character at a time (resnet18's 47 MB: 270 ms against 90 at -O2;
-  // 7 s against 0.2 under ASan).
+  // iterator reads it a character at a time (47 MB from the page cache: 254 ms against 38;
+  // graph_bench's BM_ReadFile*).
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(ErrorKind::kIo, path + ": cannot open: " + std::strerror(errno));
   struct Closer {
