@@ -3,9 +3,15 @@
 // same device and threads. Reports the first remote call (upload + compile) apart, then the
 // median latency of each side, their ratio, and the bytes each call moved. Both sides start
 // from inputs in host memory and end with the outputs there, as genie-run does.
-//   build/bench/remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] GRAPH.json...
+// "overhead" is what a remote call costs beyond the server's own work (the median over calls
+// of the call's time less the time the server reports for the run and its outputs to host
+// payloads); ratio' = 1 + overhead / local: the ratio were the server's thread as fast as the
+// local one — on a virtual machine whose CPUs differ in speed from moment to moment, the part
+// of the ratio the transport and the protocol answer for.
+//   build/bench/remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] [--unix] GRAPH.json...
 // (weights beside each graph; --poll-us sets the server's poll ceiling and the client's window,
-// 100,2000 the server's fixed window of before 2026-12-05, 0,0 to sleep at once)
+// 100,2000 the server's fixed window of before 2026-12-05, 0,0 to sleep at once; --unix: over a
+// Unix-domain socket instead of loopback TCP)
 #include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -18,6 +24,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include "exec/example_input.h"
 #include "exec/executable.h"
@@ -38,10 +46,12 @@ int main(int argc, char** argv) {
   genie::remote::ServerOptions options;
   genie::remote::ClientOptions client_options;
   std::string device_name = "cpu";
+  bool over_unix = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
     else if (a == "--device" && i + 1 < argc) device_name = argv[++i];
+    else if (a == "--unix") over_unix = true;
     else if (a == "--threads" && i + 1 < argc) at::set_num_threads(std::atoi(argv[++i]));
     else if (a == "--poll-us" && i + 1 < argc) {
       const std::string both = argv[++i];
@@ -58,7 +68,7 @@ int main(int argc, char** argv) {
     else graphs.push_back(a);
   }
   if (graphs.empty()) {
-    std::fprintf(stderr, "usage: remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] GRAPH.json...\n");
+    std::fprintf(stderr, "usage: remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] [--unix] GRAPH.json...\n");
     return 2;
   }
   genie::RunOptions run_options;
@@ -72,16 +82,17 @@ int main(int argc, char** argv) {
 
   options.allow_upload = true;
   genie::remote::Server server(options);
-  auto listener = genie::remote::tcp_listen({"127.0.0.1", 0});
+  const std::string socket_path = "/tmp/genie-remote-bench-" + std::to_string(::getpid()) + ".sock";
+  auto listener = over_unix ? genie::remote::unix_listen(socket_path) : genie::remote::tcp_listen({"127.0.0.1", 0});
   std::thread serving([&] { server.serve(*listener); });
 
-  std::printf("%d runs per side, interleaved, %d threads, %s, poll windows %lld-%lld us (server) %lld us (client); medians in ms\n",
-              runs, at::get_num_threads(), run_options.device.str().c_str(),
+  std::printf("%s, %d runs per side, interleaved, %d threads, %s, poll windows %lld-%lld us (server) %lld us (client); medians in ms\n",
+              over_unix ? "Unix-domain socket" : "loopback TCP", runs, at::get_num_threads(), run_options.device.str().c_str(),
               static_cast<long long>(options.poll_window.floor().count()),
               static_cast<long long>(options.poll_window.ceiling().count()),
               static_cast<long long>(client_options.poll_window.ceiling().count()));
-  std::printf("%-28s %10s %10s %8s %12s %12s %14s %12s\n", "graph", "local", "remote", "ratio", "bytes out", "bytes in",
-              "first remote", "round trip");
+  std::printf("%-28s %10s %10s %8s %10s %8s %12s %12s %14s %12s\n", "graph", "local", "remote", "ratio", "overhead",
+              "ratio'", "bytes out", "bytes in", "first remote", "round trip");
   int status = 0;
   for (const std::string& path : graphs) try {
     genie::Graph graph = genie::graph_read(path);
@@ -126,17 +137,19 @@ int main(int argc, char** argv) {
       local_call();
       remote_call();
     }
-    std::vector<double> local_ms, remote_ms;
+    std::vector<double> local_ms, remote_ms, overhead_ms;
     for (int r = 0; r < runs; ++r) {
       local_ms.push_back(ms(local_call));
       remote_ms.push_back(ms(remote_call));
+      overhead_ms.push_back(remote_ms.back() - server_ms.back());
     }
     // The protocol's own round trip: a query the server answers from memory.
     std::vector<double> round_trip_ms;
     for (int r = 0; r < 200; ++r) round_trip_ms.push_back(ms([&] { client.ping(); }));
     std::string name = path.substr(path.find_last_of('/') + 1);
-    std::printf("%-28s %10.3f %10.3f %8.3f %12llu %12llu %11.1f ms %9.3f ms  server run %.3f ms\n", name.c_str(), median(local_ms),
-                median(remote_ms), median(remote_ms) / median(local_ms), static_cast<unsigned long long>(bytes_out),
+    std::printf("%-28s %10.3f %10.3f %8.3f %10.3f %8.3f %12llu %12llu %11.1f ms %9.3f ms  server run %.3f ms\n",
+                name.c_str(), median(local_ms), median(remote_ms), median(remote_ms) / median(local_ms),
+                median(overhead_ms), 1 + median(overhead_ms) / median(local_ms), static_cast<unsigned long long>(bytes_out),
                 static_cast<unsigned long long>(bytes_in), first, median(round_trip_ms), median(server_ms));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "remote_bench: %s\n", e.what());

@@ -17,7 +17,7 @@ namespace genie {
 std::shared_ptr<RemoteBacking> RemoteBacking::from_environment() {
   const char* address = std::getenv("GENIE_REMOTE");
   if (!address || !*address) return nullptr;
-  remote::parse_host_port(address);  // a malformed address fails here, at the start
+  remote::check_address(address);  // a malformed address fails here, at the start
   remote::ClientOptions options;
   options.name = "genie remote_accelerator";
   if (const char* token = std::getenv("GENIE_REMOTE_TOKEN_FILE"); token && *token) options.token = read_first_line(token);

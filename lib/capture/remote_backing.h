@@ -32,7 +32,7 @@ class RemoteBacking {
   std::vector<at::Tensor> run(const Subgraph& sub, const std::function<at::Tensor(ValueId)>& value_of,
                               const std::vector<std::pair<std::string, at::Tensor>>& stored);
 
-  // "remote:HOST:PORT", as the graph's materialisation notes name the device.
+  // "remote:HOST:PORT" or "remote:unix:PATH", as the graph's materialisation notes name the device.
   std::string name() const { return "remote:" + address_; }
   // Uploads so far (graphs and weights sent because the server lacked them).
   size_t uploads() const { return uploads_; }

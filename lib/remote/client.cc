@@ -22,8 +22,8 @@ T RemoteClient::expect(const char* request) {
                                  std::string(message_type_name(static_cast<uint8_t>(reply->index() + 1))) + " message");
 }
 
-RemoteClient RemoteClient::connect(const std::string& host_port, const ClientOptions& options) {
-  auto connection = tcp_connect(parse_host_port(host_port), options.tls, options.route_key);
+RemoteClient RemoteClient::connect(const std::string& address, const ClientOptions& options) {
+  auto connection = connect_to(address, options.tls, options.route_key);
   connection->set_poll_window(options.poll_window);
   auto channel = std::make_unique<Channel>(std::move(connection), options.limits);
   RemoteClient client(std::move(channel));
@@ -33,7 +33,7 @@ RemoteClient RemoteClient::connect(const std::string& host_port, const ClientOpt
   client.channel_->send(hello);
   client.welcome_ = client.expect<Welcome>("hello");
   if (client.welcome_.major != kProtocolMajor)
-    fail(ErrorKind::kUnsupported, "the server at " + host_port + " speaks protocol " +
+    fail(ErrorKind::kUnsupported, "the server at " + address + " speaks protocol " +
                                       std::to_string(client.welcome_.major) + "." + std::to_string(client.welcome_.minor) +
                                       ", this client " + std::to_string(kProtocolMajor) + ".x");
   if (client.welcome_.minor >= 2) client.channel_->set_tensor_layout(TensorLayout::kAligned);

@@ -42,7 +42,7 @@ class RemoteClient {
   // Connects and exchanges hello/welcome. Throws Error(kIo) if the server cannot be reached,
   // Error(kUsage) if it refuses the token, Error(kUnsupported) for a protocol version it
   // does not speak.
-  static RemoteClient connect(const std::string& host_port, const ClientOptions& options);
+  static RemoteClient connect(const std::string& address, const ClientOptions& options);  // HOST:PORT or unix:PATH
 
   const Welcome& welcome() const { return welcome_; }
 

@@ -1,16 +1,11 @@
 // TCP, plain or TLS, with standalone Asio, blocking: one thread per connection on the server
 // keeps every request's code straight-line, and a slow or hostile client holds only its own
 // thread.
-#include <asio.hpp>
-#include <asio/ssl.hpp>
-#include <poll.h>
-
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 
 #include "remote/content_hash.h"
-
+#include "remote/stream_connection.h"
 #include "remote/transport.h"
 #include "support/error.h"
 
@@ -18,7 +13,8 @@ namespace genie::remote {
 namespace {
 
 using asio::ip::tcp;
-using TlsStream = asio::ssl::stream<tcp::socket>;
+using detail::StreamConnection;
+using detail::TlsStream;
 
 std::string endpoint_text(const tcp::endpoint& e) {
   std::string host = e.address().to_string();
@@ -26,125 +22,17 @@ std::string endpoint_text(const tcp::endpoint& e) {
   return host + ":" + std::to_string(e.port());
 }
 
-tcp::socket& socket_of(tcp::socket& s) { return s; }
-tcp::socket& socket_of(TlsStream& s) { return s.next_layer(); }
-
-// The end of a stream: a clean close, or a TLS peer that closed without close_notify (what
-// a killed process does) — the protocol's own framing tells a truncated message apart.
-bool is_end_of_stream(const asio::error_code& ec) {
-  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
-}
-
-// Keeps what the stream needs alive (its io_context, the TLS context) for as long as it lives.
+// A connected socket as a Connection: no Nagle delay (requests and answers are whole
+// messages, written at once) and the peer's address for logs.
 template <typename Stream>
-class StreamConnection final : public Connection {
- public:
-  StreamConnection(std::shared_ptr<asio::io_context> io, std::shared_ptr<asio::ssl::context> tls, Stream stream,
-                   bool handshake_pending)
-      : io_(std::move(io)), tls_(std::move(tls)), stream_(std::move(stream)), handshake_pending_(handshake_pending) {
-    asio::error_code ec;
-    socket_of(stream_).set_option(tcp::no_delay(true), ec);  // request/response: no Nagle delay
-    peer_ = endpoint_text(socket_of(stream_).remote_endpoint(ec));
-  }
-
-  using Connection::write_all;
-  void write_all(const std::vector<std::string_view>& pieces) override {
-    handshake();
-    if (ended_before_handshake_) fail(ErrorKind::kIo, "connection to " + peer_ + " lost: it closed before TLS began");
-    std::vector<asio::const_buffer> buffers;
-    buffers.reserve(pieces.size());
-    for (std::string_view p : pieces) buffers.emplace_back(p.data(), p.size());
-    asio::error_code ec;
-    asio::write(stream_, buffers, ec);
-    if (ec) fail(ErrorKind::kIo, "connection to " + peer_ + " lost while sending: " + ec.message());
-  }
-
-  size_t read_some(char* buffer, size_t size) override {
-    handshake();
-    if (ended_before_handshake_) return 0;
-    asio::error_code ec;
-    const bool wait = poll_window_.ceiling().count() > 0 && !buffered();
-    const bool learn = wait && message_start_;
-    message_start_ = false;
-    using Clock = std::chrono::steady_clock;
-    const Clock::time_point start = learn ? Clock::now() : Clock::time_point();
-    // The wait ends when the bytes are there: when the poll sees them, else when the blocking
-    // read returns (the copy of one read-ahead's worth with it).
-    Clock::time_point ready;
-    if (wait && poll_until_readable() && learn) ready = Clock::now();
-    size_t n = stream_.read_some(asio::buffer(buffer, size), ec);
-    if (learn) {
-      if (ready == Clock::time_point()) ready = Clock::now();
-      poll_window_.waited(std::chrono::duration_cast<std::chrono::microseconds>(ready - start));
-    }
-    if (is_end_of_stream(ec) || (ec && read_shut_)) return 0;
-    if (ec) fail(ErrorKind::kIo, "connection to " + peer_ + " lost: " + ec.message());
-    return n;
-  }
-
-  void shutdown_read() override {
-    read_shut_ = true;
-    asio::error_code ec;
-    socket_of(stream_).shutdown(tcp::socket::shutdown_receive, ec);
-  }
-
-  void shutdown_both() override {
-    read_shut_ = true;
-    asio::error_code ec;
-    socket_of(stream_).shutdown(tcp::socket::shutdown_both, ec);
-  }
-
-  std::string peer() const override { return peer_; }
-
-  void set_poll_window(PollWindow window) override { poll_window_ = window; }
-  PollWindow poll_window() const override { return poll_window_; }
-  void next_read_starts_message() override { message_start_ = true; }
-
- private:
-  // Bytes TLS has decrypted and not yet handed out: a read returns them without waiting.
-  bool buffered() {
-    if constexpr (std::is_same_v<Stream, TlsStream>) return SSL_pending(stream_.native_handle()) > 0;
-    return false;
-  }
-
-  // Returns true when bytes (or the end of the stream) can be read, false when the window has
-  // passed first; the read that follows then blocks if it must.
-  bool poll_until_readable() {
-    const auto until = std::chrono::steady_clock::now() + poll_window_.current();
-    const int fd = socket_of(stream_).native_handle();
-    do {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 0) != 0) return true;  // readable, closed, or an error the read reports
-    } while (std::chrono::steady_clock::now() < until && !read_shut_);
-    return false;
-  }
-
-  void handshake() {
-    if constexpr (std::is_same_v<Stream, TlsStream>) {
-      if (!handshake_pending_) return;
-      handshake_pending_ = false;
-      asio::error_code ec;
-      stream_.handshake(asio::ssl::stream_base::server, ec);
-      // A peer that closed before saying anything (a TCP readiness probe) ended its stream;
-      // it did not fail a handshake.
-      if (is_end_of_stream(ec)) {
-        ended_before_handshake_ = true;
-        return;
-      }
-      if (ec) fail(ErrorKind::kBadInput, "TLS handshake with " + peer_ + " failed: " + ec.message());
-    }
-  }
-
-  std::shared_ptr<asio::io_context> io_;
-  std::shared_ptr<asio::ssl::context> tls_;
-  Stream stream_;
-  bool handshake_pending_;
-  bool ended_before_handshake_ = false;
-  std::atomic<bool> read_shut_{false};
-  PollWindow poll_window_;
-  bool message_start_ = false;
-  std::string peer_;
-};
+std::unique_ptr<Connection> tcp_connection(std::shared_ptr<asio::io_context> io, std::shared_ptr<asio::ssl::context> tls,
+                                           Stream stream, bool handshake_pending) {
+  asio::error_code ec;
+  detail::socket_of(stream).set_option(tcp::no_delay(true), ec);
+  std::string peer = endpoint_text(detail::socket_of(stream).remote_endpoint(ec));
+  return std::make_unique<StreamConnection<Stream>>(std::move(io), std::move(tls), std::move(stream), handshake_pending,
+                                                    std::move(peer));
+}
 
 void load_tls_file(const std::string& what, const std::string& path, const std::function<void(asio::error_code&)>& load) {
   asio::error_code ec;
@@ -190,8 +78,8 @@ class TcpListener final : public Listener {
       acceptor_.accept(socket, ec);
       if (closed_) return nullptr;
       if (ec) continue;  // a client that vanished between SYN and accept, a full descriptor table
-      if (tls_) return std::make_unique<StreamConnection<TlsStream>>(io_, tls_, TlsStream(std::move(socket), *tls_), true);
-      return std::make_unique<StreamConnection<tcp::socket>>(io_, nullptr, std::move(socket), false);
+      if (tls_) return tcp_connection(io_, tls_, TlsStream(std::move(socket), *tls_), true);
+      return tcp_connection(io_, nullptr, std::move(socket), false);
     }
     return nullptr;
   }
@@ -289,7 +177,7 @@ std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClient
   tcp::socket socket(*io);
   asio::connect(socket, endpoints, ec);
   if (ec) fail(ErrorKind::kIo, "cannot connect to " + where + ": " + ec.message());
-  if (!ctx) return std::make_unique<StreamConnection<tcp::socket>>(io, nullptr, std::move(socket), false);
+  if (!ctx) return tcp_connection(io, nullptr, std::move(socket), false);
 
   TlsStream stream(std::move(socket), *ctx);
   stream.set_verify_callback(asio::ssl::host_name_verification(address.host));
@@ -298,7 +186,7 @@ std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClient
   if (ip_ec) SSL_set_tlsext_host_name(stream.native_handle(), address.host.c_str());  // SNI for names, not IPs
   stream.handshake(asio::ssl::stream_base::client, ec);
   if (ec) fail(ErrorKind::kIo, "TLS handshake with " + where + " failed: " + ec.message());
-  return std::make_unique<StreamConnection<TlsStream>>(io, ctx, std::move(stream), false);
+  return tcp_connection(io, ctx, std::move(stream), false);
 }
 
 }  // namespace genie::remote

@@ -1,6 +1,6 @@
 // Byte streams between a client and genie-serve, behind the small interface the protocol
-// needs, so that a transport other than TCP (RDMA through UCX) can be added beside it.
-// TCP, plain or TLS (OpenSSL), comes from standalone Asio.
+// needs, so that a transport other than these (RDMA through UCX) can be added beside them.
+// TCP, plain or TLS (OpenSSL), and Unix-domain sockets come from standalone Asio.
 #pragma once
 
 #include <chrono>
@@ -51,7 +51,8 @@ class Listener {
   virtual std::unique_ptr<Connection> accept() = 0;
   // Stops accept(), from any thread.
   virtual void close() = 0;
-  // The address actually bound ("127.0.0.1:7070"; the port the system chose for port 0).
+  // The address actually bound, as connect_to takes it ("127.0.0.1:7070", with the port the
+  // system chose for port 0; "unix:/run/genie/serve.sock").
   virtual std::string address() const = 0;
 };
 
@@ -88,6 +89,24 @@ std::unique_ptr<Listener> tcp_listen(const HostPort& address, const TlsServerCon
 // it stays resident, and to the next one if that server is down.
 std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClientConfig& tls = {},
                                         std::string_view route_key = {});
+
+// A Unix-domain socket: for a client on the server's machine. No TCP/IP stack between the
+// two ends (a call's two crossings cost less than over loopback TCP), and who may connect is
+// who may write the socket file. Listening replaces a socket file no server answers on (one
+// left by a killed server) and refuses a path that is not a socket or that a server answers
+// on; the file is removed when the listener goes. Errors as tcp_listen and tcp_connect.
+std::unique_ptr<Listener> unix_listen(const std::string& path);
+std::unique_ptr<Connection> unix_connect(const std::string& path);
+
+// Addresses as users write them: "HOST:PORT" (TCP) or "unix:PATH".
+bool is_unix_address(std::string_view address);
+// Throws Error(kUsage) saying what is wrong with a malformed address; checks nothing else.
+void check_address(std::string_view address);
+// tcp_listen or unix_listen by the address's form; TLS only over TCP (Error(kUsage)).
+std::unique_ptr<Listener> listen_at(std::string_view address, const TlsServerConfig& tls = {});
+// tcp_connect or unix_connect by the address's form; TLS only over TCP (Error(kUsage)).
+std::unique_ptr<Connection> connect_to(std::string_view address, const TlsClientConfig& tls = {},
+                                       std::string_view route_key = {});
 
 // Highest-random-weight (rendezvous) hashing: `servers` ordered by SHA-256(key, server),
 // highest first. Removing a server moves only the keys it held; adding one takes about 1/n.

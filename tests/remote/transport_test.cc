@@ -1,6 +1,7 @@
-// Connections and channels over real loopback TCP, without LibTorch: messages cross in both
-// directions, a peer that stops mid-frame is reported as such, the listener stops cleanly,
-// polling reads return when bytes come, not when their window ends;
+// Connections and channels over real loopback TCP and Unix-domain sockets, without LibTorch:
+// messages cross in both directions, a peer that stops mid-frame is reported as such, the
+// listener stops cleanly, polling reads return when bytes come, not when their window ends;
+// a Unix socket's file is taken over only from a dead server and removed when its listener goes;
 // the poll window learns a peer's gaps; and the pool routing rule (rendezvous hashing) keeps
 // its promises.
 #include <gtest/gtest.h>
@@ -8,9 +9,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <thread>
 #include <vector>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "remote/channel.h"
 #include "remote/content_hash.h"
@@ -20,6 +27,22 @@
 
 namespace genie::remote {
 namespace {
+
+// A socket path of its own for each use, short enough for sockaddr_un.
+std::string socket_path() {
+  static int counter = 0;
+  return "/tmp/genie-transport-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".sock";
+}
+
+// The same tests over each transport: an address to listen at, by the form users write.
+class Transport : public ::testing::TestWithParam<const char*> {
+ protected:
+  std::unique_ptr<Listener> listen() {
+    return listen_at(std::string(GetParam()) == "unix" ? "unix:" + socket_path() : "127.0.0.1:0");
+  }
+};
+INSTANTIATE_TEST_SUITE_P(TcpAndUnix, Transport, ::testing::Values("tcp", "unix"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST(HostPort, ParsesAndRefuses) {
   HostPort a = parse_host_port("127.0.0.1:7070");
@@ -94,8 +117,8 @@ TEST(PollWindow, LearnsThePeersGapsWithinItsBounds) {
   EXPECT_EQ(never.ceiling(), us(0));
 }
 
-TEST(Tcp, MessagesCrossBothWays) {
-  auto listener = tcp_listen({"127.0.0.1", 0});
+TEST_P(Transport, MessagesCrossBothWays) {
+  auto listener = listen();
   std::thread server([&] {
     auto connection = listener->accept();
     Channel channel(std::move(connection), Limits{});
@@ -114,7 +137,7 @@ TEST(Tcp, MessagesCrossBothWays) {
     }
   });
   {
-    Channel client(tcp_connect(parse_host_port(listener->address())), Limits{});
+    Channel client(connect_to(listener->address()), Limits{});
     // Bigger than the read-ahead (read straight into the payload, several reads), of a size
     // no power of two divides; sent from where it lies (a gather write).
     std::string big((7 << 19) + 7, '\0');
@@ -147,10 +170,10 @@ TEST(Tcp, MessagesCrossBothWays) {
 
 // A poll window far longer than the test: reads must still return as soon as bytes, the
 // end of the stream or shutdown_read() come, never when the window runs out.
-TEST(Tcp, PollingReadsReturnOnDataEndAndShutdown) {
+TEST_P(Transport, PollingReadsReturnOnDataEndAndShutdown) {
   using std::chrono::steady_clock;
   constexpr auto kWindow = std::chrono::seconds(20);
-  auto listener = tcp_listen({"127.0.0.1", 0});
+  auto listener = listen();
   std::atomic<bool> echoed_all{false};
   std::thread server([&] {
     auto connection = listener->accept();
@@ -166,7 +189,7 @@ TEST(Tcp, PollingReadsReturnOnDataEndAndShutdown) {
   });
   const auto start = steady_clock::now();
   {
-    auto connection = tcp_connect(parse_host_port(listener->address()));
+    auto connection = connect_to(listener->address());
     connection->set_poll_window(PollWindow(kWindow));
     Channel client(std::move(connection), Limits{});
     for (int i = 0; i < 100; ++i) {
@@ -183,7 +206,7 @@ TEST(Tcp, PollingReadsReturnOnDataEndAndShutdown) {
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
 
   // shutdown_read() from another thread ends a read that is polling.
-  std::unique_ptr<Connection> idle_client = tcp_connect(parse_host_port(listener->address()));
+  std::unique_ptr<Connection> idle_client = connect_to(listener->address());
   std::unique_ptr<Connection> polling = listener->accept();
   polling->set_poll_window(PollWindow(kWindow));
   const auto before = steady_clock::now();
@@ -258,8 +281,8 @@ TEST(Tcp, PollWindowLearnsFromTheGapsBetweenMessages) {
   EXPECT_EQ(windows[2].current(), microseconds(100));  // back to the floor
 }
 
-TEST(Tcp, ListenerCloseWakesAccept) {
-  auto listener = tcp_listen({"127.0.0.1", 0});
+TEST_P(Transport, ListenerCloseWakesAccept) {
+  auto listener = listen();
   std::thread waiter([&] { EXPECT_EQ(listener->accept(), nullptr); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   listener->close();
@@ -276,6 +299,97 @@ TEST(Tcp, ConnectRefusedIsOneLine) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
     EXPECT_NE(std::string(e.what()).find("cannot connect to 127.0.0.1:"), std::string::npos) << e.what();
+  }
+}
+
+// A server's log names who connected over a Unix socket: the kernel's word for its process.
+TEST(Unix, ThePeerIsTheConnectingProcess) {
+  const std::string path = socket_path();
+  auto listener = unix_listen(path);
+  EXPECT_EQ(listener->address(), "unix:" + path);
+  auto client = connect_to(listener->address());
+  EXPECT_EQ(client->peer(), "unix:" + path);
+  auto accepted = listener->accept();
+  EXPECT_EQ(accepted->peer(), "unix:pid=" + std::to_string(::getpid()) + ",uid=" + std::to_string(::getuid()));
+}
+
+TEST(Unix, TheSocketFileIsTakenOnlyFromADeadServerAndRemovedAfter) {
+  const std::string path = socket_path();
+  auto expect_io = [&](const std::string& expected) {
+    try {
+      unix_listen(path);
+      ADD_FAILURE() << "listened over " << expected;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kIo);
+      EXPECT_EQ(std::string(e.what()), "cannot listen on unix:" + path + ": " + expected);
+    }
+  };
+  struct stat st{};
+  {
+    auto live = unix_listen(path);
+    expect_io("a server is listening there already");
+    auto client = connect_to("unix:" + path);  // the live server's file was left alone
+    EXPECT_NE(live->accept(), nullptr);
+  }
+  EXPECT_NE(::stat(path.c_str(), &st), 0) << "the listener's socket file outlived it";
+
+  // A killed server's socket: the file stays, and nobody answers on it.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ::close(fd);
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  {
+    auto replacing = unix_listen(path);
+    auto client = connect_to(replacing->address());
+    EXPECT_NE(replacing->accept(), nullptr);
+  }
+
+  // Not a socket: somebody's file, left as it is.
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  std::fputs("data", file);
+  std::fclose(file);
+  expect_io("the path exists and is not a socket");
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 4);
+  ::unlink(path.c_str());
+}
+
+TEST(Unix, AddressesAreCheckedAndErrorsAreOneLine) {
+  for (const char* bad : {"unix:", "7070", "host:"}) {
+    try {
+      check_address(bad);
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kUsage) << bad;
+    }
+  }
+  check_address("unix:/run/genie/serve.sock");
+  check_address("127.0.0.1:7070");
+  try {
+    unix_listen("/tmp/" + std::string(200, 'x'));
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_NE(std::string(e.what()).find("a socket's path is at most 107 bytes long"), std::string::npos) << e.what();
+  }
+  try {
+    listen_at("unix:" + socket_path(), TlsServerConfig{"cert.pem", "key.pem", ""});
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_NE(std::string(e.what()).find("TLS is for TCP"), std::string::npos) << e.what();
+  }
+  const std::string missing = socket_path();
+  try {
+    connect_to("unix:" + missing);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(std::string(e.what()).rfind("cannot connect to unix:" + missing + ": ", 0), 0u) << e.what();
   }
 }
 

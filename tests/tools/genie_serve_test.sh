@@ -4,7 +4,8 @@
 # uploads nothing; two clients at once; a wrong token, foreign bytes, an oversized frame, a
 # truncated frame and a client gone mid-upload leave the server answering; a server killed
 # mid-run is reported by the client in one line; SIGTERM ends the server cleanly while a
-# client calls; on CUDA, a device-side assert stops the server (exit 5).
+# client calls; on CUDA, a device-side assert stops the server (exit 5); the same over a
+# Unix-domain socket, whose file is taken over only from a dead server.
 #   usage: genie_serve_test.sh GENIE_SERVE GENIE_RUN GENIE_CAPTURE MODELS_DIR PYTHON
 # GENIE_TEST_DEVICE=cuda:0 runs every server, and the local genie-run it is compared with, on
 # that device (scripts/gpu-check); the models --check runs stay on the client's CPU.
@@ -72,6 +73,18 @@ expect_run() {
   fi
 }
 
+# same_outputs A.safetensors B.safetensors: the same tensors, equal to float rounding.
+same_outputs() {
+  "$python" -c "
+import sys
+from safetensors.numpy import load_file
+r, l = load_file(sys.argv[1]), load_file(sys.argv[2])
+assert r.keys() == l.keys(), (r.keys(), l.keys())
+import numpy as np
+for k in r: assert r[k].shape == l[k].shape and np.allclose(r[k], l[k], rtol=1e-5, atol=1e-6), k
+" "$1" "$2"
+}
+
 # Sends raw bytes (printf format) to the server and closes.
 send_raw() { # send_raw PORT FORMAT
   exec 3<>"/dev/tcp/127.0.0.1/$1" && { printf "$2" >&3; } 2>/dev/null
@@ -103,14 +116,8 @@ for name in resnet18 bert mobilenet_v2; do
   expect_run 0 '"weights_sent": false' -- "${remote[@]}" "$work/$name.json" --check "$models/$name.traced.pt" --format json
   check "$name: second call sent no graph" grep -q '"graph_sent": false' "$work/stdout"
   "$run" "${device[@]}" "$work/$name.json" -o "$work/$name.local.safetensors" >/dev/null 2>&1
-  check "$name: remote outputs equal local genie-run's" "$python" -c "
-import sys
-from safetensors.numpy import load_file
-r, l = load_file(sys.argv[1]), load_file(sys.argv[2])
-assert r.keys() == l.keys(), (r.keys(), l.keys())
-import numpy as np
-for k in r: assert r[k].shape == l[k].shape and np.allclose(r[k], l[k], rtol=1e-5, atol=1e-6), k
-" "$work/$name.remote.safetensors" "$work/$name.local.safetensors"
+  check "$name: remote outputs equal local genie-run's" \
+    same_outputs "$work/$name.remote.safetensors" "$work/$name.local.safetensors"
 done
 check "the server stored 6 uploads (3 graphs, 3 weights), each once" \
   test "$(grep -c ' put .* ok$' "$work/main.log")" = 6
@@ -279,6 +286,47 @@ fi
 [[ $? == 2 ]] && ok || bad "--tls-cert without --tls-key" "$work/stderr"
 "$serve" --listen 127.0.0.1:0 --poll-us -5 >"$work/stdout" 2>"$work/stderr"
 [[ $? == 2 ]] && grep -q -- '--poll-us: Value -5 not in range' "$work/stderr" && ok || bad "negative --poll-us" "$work/stderr"
+
+# Over a Unix-domain socket, for clients on the server's machine: the same outputs, nothing
+# sent twice, the client named in the log by its process; a second server cannot take a live
+# server's socket, the next one takes a killed server's, and the file goes with its server.
+sock="$work/serve.sock"
+# start_unix_server NAME: genie-serve on $sock; waits until it listens.
+start_unix_server() {
+  "$serve" --listen "unix:$sock" "${device[@]}" --allow-upload >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  eval "${1}_pid=$!"
+  for _ in $(seq 100); do
+    grep -q "listening on unix:$sock," "$work/$1.log" && return 0
+    sleep 0.1
+  done
+  bad "genie-serve $1 did not start on unix:$sock" "$work/$1.log"
+  return 1
+}
+start_unix_server killed || exit 1
+kill -9 "$killed_pid"
+wait "$killed_pid" 2>/dev/null
+check "a killed server leaves its socket file" test -S "$sock"
+start_unix_server local || exit 1
+expect_run 0 '"graph_sent": true' -- --remote "unix:$sock" "$work/bert.json" --check "$models/bert.traced.pt" \
+  --format json -o "$work/bert.unix.safetensors"
+check "bert over a Unix socket: outputs equal local genie-run's" \
+  same_outputs "$work/bert.unix.safetensors" "$work/bert.local.safetensors"
+expect_run 0 '"weights_sent": false' -- --remote "unix:$sock" "$work/bert.json" --format json
+check "the log names the client's process" grep -qE "unix:pid=[0-9]+,uid=$(id -u) run graph=" "$work/local.log"
+"$serve" --listen "unix:$sock" >"$work/stdout" 2>"$work/stderr"
+[[ $? == 3 && $(wc -l <"$work/stderr") == 1 ]] && grep -q "unix:$sock: a server is listening there already" "$work/stderr" &&
+  ok || bad "a second server on a live server's socket" "$work/stderr"
+"$serve" --listen "unix:$work/tls.sock" --tls-cert "$tls/server.pem" --tls-key "$tls/server.key" >"$work/stdout" 2>"$work/stderr"
+[[ $? == 2 ]] && grep -q 'TLS is for TCP' "$work/stderr" && ok || bad "TLS over a Unix socket" "$work/stderr"
+expect_run 3 "cannot connect to unix:$work/none.sock: No such file or directory" -- --remote "unix:$work/none.sock" \
+  "$work/bert.json"
+expect_run 2 '"unix:" needs a path' -- --remote unix: "$work/bert.json"
+kill -TERM "$local_pid"
+wait "$local_pid"
+rc=$?
+[[ $rc == 0 ]] && ok || bad "SIGTERM to the Unix-socket server -> exit $rc (want 0)" "$work/local.log"
+check "the socket file went with its server" test ! -e "$sock"
 
 # A server killed mid-run: the client says so in one line and exits 3.
 start_server doomed --allow-upload || exit 1

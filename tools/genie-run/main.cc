@@ -136,8 +136,8 @@ int main(int argc, char** argv) {
   bool no_cuda_graph = false, no_in_place = false, no_views = false;
   app.add_option("graph", graph_path, "graph file (genie-capture's output); - for stdin")->required();
   auto* device_opt = app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
-  auto* remote_opt = app.add_option("--remote", remote, "run on a genie-serve at HOST:PORT instead of here (the "
-                                                        "server's --device decides where)");
+  auto* remote_opt = app.add_option("--remote", remote, "run on a genie-serve at HOST:PORT (or unix:PATH, on this "
+                                                        "machine) instead of here (the server's --device decides where)");
   device_opt->excludes(remote_opt);
   app.add_option("--token-file", token_file, "with --remote: file holding the server's token")->needs(remote_opt);
   auto* tls_ca = app.add_option("--tls-ca", tls.ca_file, "with --remote: TLS, trusting servers this CA signed (PEM)")
@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
     if (bench > 0 && check_path.empty()) fail(ErrorKind::kUsage, "--bench times against the model: give --check MODEL.pt");
     if (graph_path == "-" && weights_path.empty())
       fail(ErrorKind::kUsage, "with the graph on stdin, say where the weights are: --weights FILE");
-    if (!remote.empty()) genie::remote::parse_host_port(remote);  // a typo fails before the model is read
+    if (!remote.empty()) genie::remote::check_address(remote);  // a typo fails before the model is read
     if (weights_path.empty()) weights_path = genie::weights_path_beside(graph_path);
     if (threads > 0) at::set_num_threads(threads);
 

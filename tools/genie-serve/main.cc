@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
                "  genie-serve --device cuda:0 --allow-upload            loopback only, port 7070\n"
                "  genie-serve --listen 0.0.0.0:7070 --token-file /etc/genie/token --device cuda:0 --allow-upload\n"
                "  genie-serve --cache-dir /srv/genie/graphs               serves only the graphs placed there\n"
+               "  genie-serve --listen unix:/run/genie/serve.sock --device cuda:0 --allow-upload   clients on this machine\n"
                "  genie-serve --listen 0.0.0.0:7070 --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem",
                "genie-serve"};
   std::string listen = "127.0.0.1:7070", device_name = "cpu", token_file, cache_dir;
@@ -28,7 +29,9 @@ int main(int argc, char** argv) {
   bool allow_upload = false;
   unsigned poll_us = 2000;
   size_t max_connections = 1024;
-  app.add_option("--listen", listen, "address and port to listen on (port 0: any free one)")->default_val(listen);
+  app.add_option("--listen", listen,
+                 "HOST:PORT to listen on (port 0: any free one), or unix:PATH for clients on this machine")
+      ->default_val(listen);
   app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
   app.add_option("--token-file", token_file, "file holding the token clients must present (first line)");
   auto* cert = app.add_option("--tls-cert", tls.cert_file, "TLS: this server's certificate chain (PEM)");
@@ -57,15 +60,17 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "genie-serve 0.1.0");
 
   return genie::tool_main(app, argc, argv, [&] {
-    genie::remote::HostPort address = genie::remote::parse_host_port(listen);
+    genie::remote::check_address(listen);
     genie::remote::ServerOptions options;
     if (!token_file.empty()) {
       options.token = genie::read_first_line(token_file);
       if (options.token.empty()) genie::fail(genie::ErrorKind::kUsage, token_file + ": the token file is empty");
     }
-    if (!genie::remote::is_loopback(address.host) && options.token.empty() && tls.client_ca_file.empty())
+    // A Unix-domain socket is reached from this machine only, by whoever may write its file.
+    const std::string host = genie::remote::is_unix_address(listen) ? "" : genie::remote::parse_host_port(listen).host;
+    if (!host.empty() && !genie::remote::is_loopback(host) && options.token.empty() && tls.client_ca_file.empty())
       genie::fail(genie::ErrorKind::kUsage,
-                  "listening on " + address.host +
+                  "listening on " + host +
                       " (not loopback) needs --token-file or mutual TLS (--tls-client-ca): anyone who reaches the "
                       "port could run graphs");
     options.run.device = genie::parse_run_device(device_name);
@@ -88,7 +93,7 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);  // a client that vanished is an error on its socket, not a kill
 
     genie::remote::Server server(options);
-    auto listener = genie::remote::tcp_listen(address, tls);
+    auto listener = genie::remote::listen_at(listen, tls);
     std::fprintf(stderr, "genie-serve: listening on %s%s, device %s, uploads %s, %zu cached graph%s\n",
                  listener->address().c_str(),
                  tls.enabled() ? (tls.client_ca_file.empty() ? " (TLS)" : " (mutual TLS)") : "",
