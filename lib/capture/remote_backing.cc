@@ -17,7 +17,6 @@ namespace genie {
 std::shared_ptr<RemoteBacking> RemoteBacking::from_environment() {
   const char* address = std::getenv("GENIE_REMOTE");
   if (!address || !*address) return nullptr;
-  remote::check_address(address);  // a malformed address fails here, at the start
   remote::ClientOptions options;
   options.name = "genie remote_accelerator";
   if (const char* token = std::getenv("GENIE_REMOTE_TOKEN_FILE"); token && *token) options.token = read_first_line(token);
@@ -27,6 +26,7 @@ std::shared_ptr<RemoteBacking> RemoteBacking::from_environment() {
   if (const char* key = std::getenv("GENIE_REMOTE_TLS_KEY"); key && *key) options.tls.key_file = key;
   if (options.tls.cert_file.empty() != options.tls.key_file.empty() || (!options.tls.cert_file.empty() && !options.tls.enabled()))
     fail(ErrorKind::kUsage, "GENIE_REMOTE_TLS_CERT and GENIE_REMOTE_TLS_KEY go together, and with GENIE_REMOTE_TLS_CA");
+  remote::check_address(address, options.tls.enabled());  // a malformed address fails here, at the start
   return std::make_shared<RemoteBacking>(address, std::move(options));
 }
 

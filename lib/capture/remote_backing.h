@@ -1,9 +1,9 @@
 // Materialisation on a genie-serve instead of in this process: with GENIE_REMOTE=HOST:PORT
-// set, a LazyTensor's value is computed by sending the subgraph that produces it, and the
-// values it reads, to that server. The model's parameters and buffers travel once, as one
-// weights file kept by content digest; each subgraph once; then only the values it reads.
-// GENIE_REMOTE_TOKEN_FILE and GENIE_REMOTE_TLS_CA configure the connection as genie-run's
-// --token-file and --tls-ca do.
+// (or unix:PATH) set, a LazyTensor's value is computed by sending the subgraph that produces
+// it, and the values it reads, to that server. The model's parameters and buffers travel
+// once, as one weights file kept by content digest; each subgraph once; then only the values
+// it reads. GENIE_REMOTE_TOKEN_FILE and GENIE_REMOTE_TLS_CA configure the connection as
+// genie-run's --token-file and --tls-ca do.
 #pragma once
 
 #include <functional>

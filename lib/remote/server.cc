@@ -59,9 +59,6 @@ bool same_secret(const std::string& a, const std::string& b) {
 
 const char* kind_name(ContentKind kind) { return kind == ContentKind::kGraph ? "graph" : "weights"; }
 
-// "10.0.0.7:52344" -> "10.0.0.7", "[::1]:7070" -> "[::1]".
-std::string host_of(const std::string& peer) { return peer.substr(0, peer.rfind(':')); }
-
 // An error for the client, its text cut to what a client's decoder takes (a clear error
 // must not become a protocol error because a name in it was long).
 ErrorReply error_reply(ErrorKind kind, std::string text) {
@@ -94,7 +91,7 @@ struct Server::Impl {
   struct OpenConnection {
     Connection* connection;
     Clock::time_point opened;
-    std::string host;  // the peer's address without its port
+    std::string host;  // Connection::host(): the peer's address without its port, or its user
     bool greeted = false;
     bool cut = false;  // closed for waiting too long, or to make room, before its hello
   };
@@ -172,7 +169,7 @@ struct Server::Impl {
   // other hosts' clients.
   bool admit(uint64_t id, Connection& connection) {
     std::lock_guard<std::mutex> lock(connections_mutex);
-    const std::string host = host_of(connection.peer());
+    const std::string host = connection.host();
     const auto none = open_connections.end();
     size_t greeted = 0, waiting = 0, waiting_here = 0;
     auto oldest = none, oldest_here = none;

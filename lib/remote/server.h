@@ -40,7 +40,8 @@ struct ServerOptions {
   // hello (anyone who reaches the port can open them) do not fill it. (Many hosts opening
   // them faster than a client says hello can still crowd a client out.)
   size_t max_waiting_for_hello = 64;
-  // Of those, from one host (address without port): a new one beyond closes that host's oldest.
+  // Of those, from one host (Connection::host(): address without port, or a Unix socket's user):
+  // a new one beyond closes that host's oldest.
   size_t max_waiting_per_host = 8;
   // A connection that has not said hello by then is closed (one that opened and said nothing
   // would otherwise hold a thread for good). Before hello, a frame may be at most 64 KiB.

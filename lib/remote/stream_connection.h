@@ -31,17 +31,18 @@ inline bool is_end_of_stream(const asio::error_code& ec) {
 }
 
 // Keeps what the stream needs alive (its io_context, the TLS context) for as long as it lives.
-// `peer` names the other end in errors and logs.
+// `peer` and `host` are what Connection::peer() and host() return.
 template <typename Stream>
 class StreamConnection final : public Connection {
  public:
   StreamConnection(std::shared_ptr<asio::io_context> io, std::shared_ptr<asio::ssl::context> tls, Stream stream,
-                   bool handshake_pending, std::string peer)
+                   bool handshake_pending, std::string peer, std::string host)
       : io_(std::move(io)),
         tls_(std::move(tls)),
         stream_(std::move(stream)),
         handshake_pending_(handshake_pending),
-        peer_(std::move(peer)) {}
+        peer_(std::move(peer)),
+        host_(std::move(host)) {}
 
   using Connection::write_all;
   void write_all(const std::vector<std::string_view>& pieces) override {
@@ -91,6 +92,7 @@ class StreamConnection final : public Connection {
   }
 
   std::string peer() const override { return peer_; }
+  std::string host() const override { return host_; }
 
   void set_poll_window(PollWindow window) override { poll_window_ = window; }
   PollWindow poll_window() const override { return poll_window_; }
@@ -135,7 +137,7 @@ class StreamConnection final : public Connection {
   std::shared_ptr<asio::ssl::context> tls_;
   Stream stream_;
   bool handshake_pending_;
-  std::string peer_;
+  std::string peer_, host_;
   bool ended_before_handshake_ = false;
   std::atomic<bool> read_shut_{false};
   PollWindow poll_window_;

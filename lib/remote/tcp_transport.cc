@@ -3,6 +3,8 @@
 // thread.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "remote/content_hash.h"
 #include "remote/stream_connection.h"
@@ -30,8 +32,9 @@ std::unique_ptr<Connection> tcp_connection(std::shared_ptr<asio::io_context> io,
   asio::error_code ec;
   detail::socket_of(stream).set_option(tcp::no_delay(true), ec);
   std::string peer = endpoint_text(detail::socket_of(stream).remote_endpoint(ec));
+  std::string host = peer.substr(0, peer.rfind(':'));
   return std::make_unique<StreamConnection<Stream>>(std::move(io), std::move(tls), std::move(stream), handshake_pending,
-                                                    std::move(peer));
+                                                    std::move(peer), std::move(host));
 }
 
 void load_tls_file(const std::string& what, const std::string& path, const std::function<void(asio::error_code&)>& load) {
@@ -77,7 +80,10 @@ class TcpListener final : public Listener {
       tcp::socket socket(*io_);
       acceptor_.accept(socket, ec);
       if (closed_) return nullptr;
-      if (ec) continue;  // a client that vanished between SYN and accept, a full descriptor table
+      if (ec) {  // a client that vanished between SYN and accept; a full descriptor table, which
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // must not become a busy loop
+        continue;
+      }
       if (tls_) return tcp_connection(io_, tls_, TlsStream(std::move(socket), *tls_), true);
       return tcp_connection(io_, nullptr, std::move(socket), false);
     }

@@ -40,8 +40,11 @@ class Connection {
   // Ends the stream both ways: a blocked read returns 0 and a blocked write fails. How a
   // server stops waiting on a client that reads no answers.
   virtual void shutdown_both() = 0;
-  // "127.0.0.1:52344", for logs.
+  // "127.0.0.1:52344", "unix:pid=4242,uid=1000": for logs.
   virtual std::string peer() const = 0;
+  // Who is on the other end, for limits that apply per client machine or user: the peer's
+  // address without its port ("127.0.0.1"); over a Unix socket, its user ("unix:uid=1000").
+  virtual std::string host() const = 0;
 };
 
 class Listener {
@@ -92,16 +95,18 @@ std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClient
 
 // A Unix-domain socket: for a client on the server's machine. No TCP/IP stack between the
 // two ends (a call's two crossings cost less than over loopback TCP), and who may connect is
-// who may write the socket file. Listening replaces a socket file no server answers on (one
-// left by a killed server) and refuses a path that is not a socket or that a server answers
-// on; the file is removed when the listener goes. Errors as tcp_listen and tcp_connect.
+// who may write the socket file. A listener holds a lock on PATH.lock (left in place) for its
+// life, so two servers never share a path; it replaces a socket file no server answers on
+// (one left by a killed server), refuses a path that is not a socket or that a server
+// answers on, and removes its socket file when it goes. Errors as tcp_listen and tcp_connect.
 std::unique_ptr<Listener> unix_listen(const std::string& path);
 std::unique_ptr<Connection> unix_connect(const std::string& path);
 
 // Addresses as users write them: "HOST:PORT" (TCP) or "unix:PATH".
 bool is_unix_address(std::string_view address);
-// Throws Error(kUsage) saying what is wrong with a malformed address; checks nothing else.
-void check_address(std::string_view address);
+// Throws Error(kUsage) saying what is wrong with a malformed address, or with TLS asked for
+// over a Unix socket; reaches for nothing.
+void check_address(std::string_view address, bool tls = false);
 // tcp_listen or unix_listen by the address's form; TLS only over TCP (Error(kUsage)).
 std::unique_ptr<Listener> listen_at(std::string_view address, const TlsServerConfig& tls = {});
 // tcp_connect or unix_connect by the address's form; TLS only over TCP (Error(kUsage)).

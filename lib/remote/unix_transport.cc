@@ -1,13 +1,19 @@
 // Unix-domain sockets with standalone Asio, blocking, as the TCP transport: a client on the
 // server's machine reaches it without the TCP/IP stack in between.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "remote/stream_connection.h"
 #include "remote/transport.h"
@@ -18,49 +24,74 @@ namespace {
 
 using local = asio::local::stream_protocol;
 
-// The longest path sockaddr_un holds, its terminating NUL aside.
-constexpr size_t kMaxPath = sizeof(sockaddr_un{}.sun_path) - 1;
+// How long a connect waits for a server whose queue of connections to accept is full (a
+// Unix socket's connect waits for room, without end unless told otherwise).
+constexpr int kConnectTimeoutSeconds = 10;
 
-void check_path(const std::string& path) {
-  if (path.empty()) fail(ErrorKind::kUsage, "\"unix:\" needs a path (e.g. unix:/run/genie/serve.sock)");
-  if (path.size() > kMaxPath)
-    fail(ErrorKind::kUsage, "unix:" + path + ": a socket's path is at most " + std::to_string(kMaxPath) +
-                                " bytes long (this one has " + std::to_string(path.size()) + ")");
-  if (path.find('\0') != std::string::npos) fail(ErrorKind::kUsage, "a socket's path cannot hold a NUL byte");
-}
-
-// "unix:pid=4242,uid=1000": who connected, from the kernel (SO_PEERCRED), for the log.
-std::string peer_of(local::socket& socket, const std::string& path) {
+// Who connected, from the kernel (SO_PEERCRED): "unix:pid=4242,uid=1000" for the log (pid 0
+// for a process in another PID namespace, as another container of a pod), and its user, the
+// unit the server's per-host limits count by.
+std::pair<std::string, std::string> peer_of(local::socket& socket, const std::string& path) {
   ucred who{};
   socklen_t size = sizeof who;
-  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &who, &size) != 0) return "unix:" + path;
-  return "unix:pid=" + std::to_string(who.pid) + ",uid=" + std::to_string(who.uid);
+  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &who, &size) != 0)
+    return {"unix:" + path, "unix:uid=?"};
+  return {"unix:pid=" + std::to_string(who.pid) + ",uid=" + std::to_string(who.uid), "unix:uid=" + std::to_string(who.uid)};
 }
 
-std::unique_ptr<Connection> unix_connection(std::shared_ptr<asio::io_context> io, local::socket socket, std::string peer) {
+std::unique_ptr<Connection> unix_connection(std::shared_ptr<asio::io_context> io, local::socket socket, std::string peer,
+                                            std::string host) {
   return std::make_unique<detail::StreamConnection<local::socket>>(std::move(io), nullptr, std::move(socket), false,
-                                                                   std::move(peer));
+                                                                   std::move(peer), std::move(host));
+}
+
+const char* kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISREG(mode)) return "a file";
+  return "not a socket";
+}
+
+// Whether a server answers on the socket at `path`, without waiting on one too busy to
+// accept (a full queue: it is there).
+bool server_answers(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  const bool answers = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 || errno == EAGAIN;
+  ::close(fd);
+  return answers;
 }
 
 class UnixListener final : public Listener {
  public:
   explicit UnixListener(std::string path) : path_(std::move(path)), io_(std::make_shared<asio::io_context>()), acceptor_(*io_) {
-    check_path(path_);
+    check_address("unix:" + path_);
+    lock();
     remove_stale_socket();
     asio::error_code ec;
     acceptor_.open(local(), ec);
     if (!ec) acceptor_.bind(local::endpoint(path_), ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) fail(ErrorKind::kIo, "cannot listen on unix:" + path_ + ": " + ec.message());
+    if (ec) {
+      ::close(lock_fd_);
+      if (ec.value() == ENOENT) cannot_listen("its directory does not exist");
+      cannot_listen(ec.message());
+    }
     struct stat st{};
-    if (::stat(path_.c_str(), &st) == 0) bound_ = {st.st_dev, st.st_ino};
+    if (::lstat(path_.c_str(), &st) == 0) bound_ = {st.st_dev, st.st_ino};
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      remove_socket_file();
+      ::close(lock_fd_);
+      cannot_listen(ec.message());
+    }
   }
 
   ~UnixListener() override {
-    // Only the file this listener made: another server may have taken the path since.
-    struct stat st{};
-    if (::stat(path_.c_str(), &st) == 0 && bound_ == std::pair<dev_t, ino_t>{st.st_dev, st.st_ino})
-      ::unlink(path_.c_str());
+    remove_socket_file();
+    ::close(lock_fd_);  // the lock goes with it; the lock file stays (see lock())
   }
 
   std::unique_ptr<Connection> accept() override {
@@ -69,9 +100,12 @@ class UnixListener final : public Listener {
       local::socket socket(*io_);
       acceptor_.accept(socket, ec);
       if (closed_) return nullptr;
-      if (ec) continue;  // a client that vanished before accept, a full descriptor table
-      std::string peer = peer_of(socket, path_);
-      return unix_connection(io_, std::move(socket), std::move(peer));
+      if (ec) {  // a client that vanished before accept; a full descriptor table, which must
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // not become a busy loop
+        continue;
+      }
+      auto [peer, host] = peer_of(socket, path_);
+      return unix_connection(io_, std::move(socket), std::move(peer), std::move(host));
     }
     return nullptr;
   }
@@ -84,24 +118,56 @@ class UnixListener final : public Listener {
   std::string address() const override { return "unix:" + path_; }
 
  private:
+  [[noreturn]] void cannot_listen(const std::string& why) const {
+    fail(ErrorKind::kIo, "cannot listen on unix:" + path_ + ": " + why);
+  }
+
+  // Two servers started on one path would both see a dead server's socket, and the second to
+  // replace it would take the path from the first. The lock makes finding, replacing and
+  // removing the socket one server's business at a time. Its file is never removed: a server
+  // that removed it while another waited to open it would let a third lock a new one.
+  void lock() {
+    const std::string lock_path = path_ + ".lock";
+    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0) {
+      if (errno == ENOENT) cannot_listen("its directory does not exist");
+      cannot_listen("cannot open its lock file " + lock_path + ": " + std::strerror(errno));
+    }
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      ::close(lock_fd_);
+      if (error == EWOULDBLOCK) cannot_listen("a server is listening there already");
+      cannot_listen("cannot lock " + lock_path + ": " + std::strerror(error));
+    }
+  }
+
   // A socket file that no server answers on was left by one that was killed: it may go. A
-  // live server's socket, or a file that is not a socket, is not this listener's to take.
+  // live server's socket (one that takes no lock, or a program other than genie-serve), or a
+  // file that is not a socket, is not this listener's to take.
   void remove_stale_socket() {
     struct stat st{};
     if (::lstat(path_.c_str(), &st) != 0) return;  // nothing there (or bind will say why not)
-    if (!S_ISSOCK(st.st_mode))
-      fail(ErrorKind::kIo, "cannot listen on unix:" + path_ + ": the path exists and is not a socket");
-    local::socket probe(*io_);
-    asio::error_code ec;
-    probe.connect(local::endpoint(path_), ec);
-    if (!ec) fail(ErrorKind::kIo, "cannot listen on unix:" + path_ + ": a server is listening there already");
-    if (ec != asio::error::connection_refused) return;  // not provably stale: bind will say why
-    ::unlink(path_.c_str());
+    auto refuse = [&](const std::string& why) {
+      ::close(lock_fd_);
+      cannot_listen(why);
+    };
+    if (!S_ISSOCK(st.st_mode)) refuse(std::string("the path exists and is ") + kind_of(st.st_mode));
+    if (server_answers(path_)) refuse("a server is listening there already");
+    if (::unlink(path_.c_str()) != 0)
+      refuse(std::string("a dead server's socket is there and cannot be removed: ") + std::strerror(errno));
+  }
+
+  // Only the file this listener made: another program may have replaced it since.
+  void remove_socket_file() {
+    struct stat st{};
+    if (::lstat(path_.c_str(), &st) == 0 && bound_ == std::pair<dev_t, ino_t>{st.st_dev, st.st_ino})
+      ::unlink(path_.c_str());
   }
 
   std::string path_;
   std::shared_ptr<asio::io_context> io_;
   local::acceptor acceptor_;
+  int lock_fd_ = -1;
   std::pair<dev_t, ino_t> bound_{};
   std::atomic<bool> closed_{false};
 };
@@ -111,13 +177,23 @@ class UnixListener final : public Listener {
 std::unique_ptr<Listener> unix_listen(const std::string& path) { return std::make_unique<UnixListener>(path); }
 
 std::unique_ptr<Connection> unix_connect(const std::string& path) {
-  check_path(path);
+  check_address("unix:" + path);
   auto io = std::make_shared<asio::io_context>();
   local::socket socket(*io);
   asio::error_code ec;
-  socket.connect(local::endpoint(path), ec);
+  socket.open(local(), ec);
+  if (!ec) {
+    timeval limit{kConnectTimeoutSeconds, 0};  // a connect waits on a full queue this long at most
+    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    socket.connect(local::endpoint(path), ec);
+    timeval none{0, 0};  // a send then waits as over TCP: as long as it must
+    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+  }
+  if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::timed_out)
+    fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": the server accepted no connection within " +
+                             std::to_string(kConnectTimeoutSeconds) + " s");
   if (ec) fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": " + ec.message());
-  return unix_connection(std::move(io), std::move(socket), "unix:" + path);
+  return unix_connection(std::move(io), std::move(socket), "unix:" + path, "unix");
 }
 
 }  // namespace genie::remote

@@ -107,8 +107,12 @@ TEST(RemoteBacking, ConfiguredFromTheEnvironment) {
   ::setenv("GENIE_REMOTE_TLS_CA", "ca.pem", 1);
   EXPECT_NE(RemoteBacking::from_environment(), nullptr);
   for (const char* name : {"GENIE_REMOTE_TLS_CERT", "GENIE_REMOTE_TLS_KEY", "GENIE_REMOTE_TLS_CA"}) ::unsetenv(name);
-  ::setenv("GENIE_REMOTE", "no-port", 1);
-  EXPECT_THROW(RemoteBacking::from_environment(), Error);
+  ::setenv("GENIE_REMOTE", "unix:/run/genie/serve.sock", 1);  // a server on this machine
+  EXPECT_EQ(RemoteBacking::from_environment()->name(), "remote:unix:/run/genie/serve.sock");
+  for (const char* bad : {"no-port", "unix:"}) {
+    ::setenv("GENIE_REMOTE", bad, 1);
+    EXPECT_THROW(RemoteBacking::from_environment(), Error) << bad;
+  }
   ::unsetenv("GENIE_REMOTE");
 }
 

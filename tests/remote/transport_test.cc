@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <thread>
 #include <vector>
@@ -302,7 +303,8 @@ TEST(Tcp, ConnectRefusedIsOneLine) {
   }
 }
 
-// A server's log names who connected over a Unix socket: the kernel's word for its process.
+// A server's log names who connected over a Unix socket: the kernel's word for its process;
+// its limits per host count by the connecting user.
 TEST(Unix, ThePeerIsTheConnectingProcess) {
   const std::string path = socket_path();
   auto listener = unix_listen(path);
@@ -311,27 +313,41 @@ TEST(Unix, ThePeerIsTheConnectingProcess) {
   EXPECT_EQ(client->peer(), "unix:" + path);
   auto accepted = listener->accept();
   EXPECT_EQ(accepted->peer(), "unix:pid=" + std::to_string(::getpid()) + ",uid=" + std::to_string(::getuid()));
+  EXPECT_EQ(accepted->host(), "unix:uid=" + std::to_string(::getuid()));
+  auto tcp = tcp_listen({"127.0.0.1", 0});
+  auto tcp_client = connect_to(tcp->address());
+  EXPECT_EQ(tcp->accept()->host(), "127.0.0.1");
+}
+
+// unix_listen(path) fails with this I/O error.
+void expect_listen_fails(const std::string& path, const std::string& why) {
+  try {
+    unix_listen(path);
+    ADD_FAILURE() << "listened over " << why;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(std::string(e.what()), "cannot listen on unix:" + path + ": " + why);
+  }
+}
+
+void write_file(const std::string& path, const std::string& content) {
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  std::fputs(content.c_str(), file);
+  std::fclose(file);
 }
 
 TEST(Unix, TheSocketFileIsTakenOnlyFromADeadServerAndRemovedAfter) {
   const std::string path = socket_path();
-  auto expect_io = [&](const std::string& expected) {
-    try {
-      unix_listen(path);
-      ADD_FAILURE() << "listened over " << expected;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::kIo);
-      EXPECT_EQ(std::string(e.what()), "cannot listen on unix:" + path + ": " + expected);
-    }
-  };
   struct stat st{};
   {
     auto live = unix_listen(path);
-    expect_io("a server is listening there already");
+    expect_listen_fails(path, "a server is listening there already");
     auto client = connect_to("unix:" + path);  // the live server's file was left alone
     EXPECT_NE(live->accept(), nullptr);
   }
-  EXPECT_NE(::stat(path.c_str(), &st), 0) << "the listener's socket file outlived it";
+  EXPECT_NE(::lstat(path.c_str(), &st), 0) << "the listener's socket file outlived it";
+  EXPECT_EQ(::lstat((path + ".lock").c_str(), &st), 0) << "the lock file stays";
 
   // A killed server's socket: the file stays, and nobody answers on it.
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -340,22 +356,66 @@ TEST(Unix, TheSocketFileIsTakenOnlyFromADeadServerAndRemovedAfter) {
   std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
   ::close(fd);
-  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
   {
     auto replacing = unix_listen(path);
     auto client = connect_to(replacing->address());
     EXPECT_NE(replacing->accept(), nullptr);
+    // Somebody else's file put in its place while it listens stays when it goes.
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    write_file(path, "theirs");
   }
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0) << "a listener removed a file it had not made";
+  EXPECT_TRUE(S_ISREG(st.st_mode));
 
-  // Not a socket: somebody's file, left as it is.
-  std::FILE* file = std::fopen(path.c_str(), "w");
-  ASSERT_NE(file, nullptr);
-  std::fputs("data", file);
-  std::fclose(file);
-  expect_io("the path exists and is not a socket");
-  ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_size, 4);
+  // Not a socket: somebody's file, left as it is; a directory; no directory to put it in.
+  expect_listen_fails(path, "the path exists and is a file");
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 6);
   ::unlink(path.c_str());
+  ASSERT_EQ(::mkdir(path.c_str(), 0700), 0);
+  expect_listen_fails(path, "the path exists and is a directory");
+  ::rmdir(path.c_str());
+  expect_listen_fails(path + "/inside.sock", "its directory does not exist");
+  ::unlink((path + ".lock").c_str());
+}
+
+// Servers started together on one path, a dead server's socket there: one listens, the
+// others are told a server listens there; none is left listening on a file nobody reaches.
+TEST(Unix, ServersRacingForAPathListenOneAtATime) {
+  const std::string path = socket_path();
+  for (int round = 0; round < 5; ++round) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);  // the dead server's socket
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ::close(fd);
+    std::vector<std::unique_ptr<Listener>> listening(8);
+    std::vector<std::string> refused(8);
+    std::vector<std::thread> servers;
+    for (int i = 0; i < 8; ++i)
+      servers.emplace_back([&, i] {
+        try {
+          listening[i] = unix_listen(path);
+        } catch (const Error& e) {
+          refused[i] = e.what();
+        }
+      });
+    for (std::thread& t : servers) t.join();
+    int winners = 0;
+    for (int i = 0; i < 8; ++i) {
+      if (listening[i]) {
+        ++winners;
+        auto client = connect_to(listening[i]->address());
+        EXPECT_NE(listening[i]->accept(), nullptr) << "the listening server is not the one clients reach";
+      } else {
+        EXPECT_EQ(refused[i], "cannot listen on unix:" + path + ": a server is listening there already");
+      }
+    }
+    EXPECT_EQ(winners, 1);
+  }
+  ::unlink((path + ".lock").c_str());
 }
 
 TEST(Unix, AddressesAreCheckedAndErrorsAreOneLine) {
@@ -368,28 +428,30 @@ TEST(Unix, AddressesAreCheckedAndErrorsAreOneLine) {
     }
   }
   check_address("unix:/run/genie/serve.sock");
-  check_address("127.0.0.1:7070");
-  try {
-    unix_listen("/tmp/" + std::string(200, 'x'));
-    ADD_FAILURE();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
-    EXPECT_NE(std::string(e.what()).find("a socket's path is at most 107 bytes long"), std::string::npos) << e.what();
-  }
-  try {
-    listen_at("unix:" + socket_path(), TlsServerConfig{"cert.pem", "key.pem", ""});
-    ADD_FAILURE();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
-    EXPECT_NE(std::string(e.what()).find("TLS is for TCP"), std::string::npos) << e.what();
-  }
+  check_address("127.0.0.1:7070", true);
+  auto expect_usage = [](const std::function<void()>& call, const std::string& expected) {
+    try {
+      call();
+      ADD_FAILURE() << expected;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    }
+  };
+  const std::string long_path = "/tmp/" + std::string(200, 'x');
+  expect_usage([&] { check_address("unix:" + long_path); }, "a socket's path is at most 107 bytes long (this one has 205)");
+  expect_usage([&] { unix_listen(long_path); }, "a socket's path is at most 107 bytes long");
+  expect_usage([&] { check_address("unix:/run/genie/serve.sock", true); }, "TLS is for TCP");
+  expect_usage([&] { listen_at("unix:" + socket_path(), TlsServerConfig{"cert.pem", "key.pem", ""}); }, "TLS is for TCP");
+  expect_usage([&] { connect_to("unix:" + socket_path(), TlsClientConfig{"ca.pem", "", ""}); }, "TLS is for TCP");
   const std::string missing = socket_path();
   try {
     connect_to("unix:" + missing);
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
-    EXPECT_EQ(std::string(e.what()).rfind("cannot connect to unix:" + missing + ": ", 0), 0u) << e.what();
+    EXPECT_EQ(std::string(e.what()), "cannot connect to unix:" + missing + ": No such file or directory");
   }
 }
 

@@ -24,7 +24,7 @@ cleanup() {
     wait "$p" 2>/dev/null
   done
   for n in "${netns[@]}"; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$work"
+  rm -rf "$work" "${sockdir:-}"
 }
 trap cleanup EXIT
 failures=0 passed=0
@@ -290,7 +290,9 @@ fi
 # Over a Unix-domain socket, for clients on the server's machine: the same outputs, nothing
 # sent twice, the client named in the log by its process; a second server cannot take a live
 # server's socket, the next one takes a killed server's, and the file goes with its server.
-sock="$work/serve.sock"
+# (A short directory of its own: $work may lie deeper than a socket's path may be long.)
+sockdir=$(mktemp -d /tmp/gs.XXXXXX)
+sock="$sockdir/serve.sock"
 # start_unix_server NAME: genie-serve on $sock; waits until it listens.
 start_unix_server() {
   "$serve" --listen "unix:$sock" "${device[@]}" --allow-upload >"$work/$1.log" 2>&1 &

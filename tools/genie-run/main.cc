@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
     if (bench > 0 && check_path.empty()) fail(ErrorKind::kUsage, "--bench times against the model: give --check MODEL.pt");
     if (graph_path == "-" && weights_path.empty())
       fail(ErrorKind::kUsage, "with the graph on stdin, say where the weights are: --weights FILE");
-    if (!remote.empty()) genie::remote::check_address(remote);  // a typo fails before the model is read
+    if (!remote.empty()) genie::remote::check_address(remote, !tls.ca_file.empty());  // a typo fails before the model is read
     if (weights_path.empty()) weights_path = genie::weights_path_beside(graph_path);
     if (threads > 0) at::set_num_threads(threads);
 

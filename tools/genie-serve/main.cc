@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "genie-serve 0.1.0");
 
   return genie::tool_main(app, argc, argv, [&] {
-    genie::remote::check_address(listen);
+    genie::remote::check_address(listen, tls.enabled());  // before the cache directory is read
     genie::remote::ServerOptions options;
     if (!token_file.empty()) {
       options.token = genie::read_first_line(token_file);
