@@ -3,6 +3,11 @@
 
 #include <sys/un.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
 #include "support/error.h"
 
 namespace genie::remote {
@@ -14,6 +19,72 @@ constexpr std::string_view kUnixPrefix = "unix:";
 constexpr size_t kMaxUnixPath = sizeof(sockaddr_un{}.sun_path) - 1;
 
 std::string unix_path(std::string_view address) { return std::string(address.substr(kUnixPrefix.size())); }
+
+// A thread per listener accepts into one queue, which accept() takes from.
+class ListenerSet final : public Listener {
+ public:
+  explicit ListenerSet(std::vector<std::unique_ptr<Listener>> listeners)
+      : listeners_(std::move(listeners)), accepting_(listeners_.size()) {
+    try {
+      for (auto& listener : listeners_) threads_.emplace_back([this, l = listener.get()] { accept_from(*l); });
+    } catch (...) {  // no thread for one: those started must end before the listeners go
+      close();
+      for (std::thread& t : threads_) t.join();
+      throw;
+    }
+  }
+
+  ~ListenerSet() override {
+    close();
+    for (std::thread& t : threads_) t.join();
+  }
+
+  std::unique_ptr<Connection> accept() override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ready_.wait(lock, [&] { return closed_ || !queue_.empty() || accepting_ == 0; });
+    if (closed_ || queue_.empty()) return nullptr;
+    std::unique_ptr<Connection> next = std::move(queue_.front());
+    queue_.pop_front();
+    return next;
+  }
+
+  void close() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closed_ = true;
+      queue_.clear();  // clients accepted but not yet taken: closed
+    }
+    for (auto& listener : listeners_) listener->close();
+    ready_.notify_all();
+  }
+
+  std::string address() const override {
+    std::string all;
+    for (const auto& listener : listeners_) all += (all.empty() ? "" : " and ") + listener->address();
+    return all;
+  }
+
+ private:
+  void accept_from(Listener& listener) {
+    while (std::unique_ptr<Connection> connection = listener.accept()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (closed_) break;  // the connection closes as it goes
+      queue_.push_back(std::move(connection));
+      ready_.notify_one();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    --accepting_;
+    ready_.notify_all();
+  }
+
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::unique_ptr<Connection>> queue_;
+  size_t accepting_;  // listeners whose thread still accepts
+  bool closed_ = false;
+};
 
 }  // namespace
 
@@ -40,6 +111,11 @@ std::unique_ptr<Listener> listen_at(std::string_view address, const TlsServerCon
   check_address(address, tls.enabled());
   if (!is_unix_address(address)) return tcp_listen(parse_host_port(address), tls);
   return unix_listen(unix_path(address));
+}
+
+std::unique_ptr<Listener> listen_all(std::vector<std::unique_ptr<Listener>> listeners) {
+  if (listeners.size() == 1) return std::move(listeners.front());
+  return std::make_unique<ListenerSet>(std::move(listeners));
 }
 
 std::unique_ptr<Connection> connect_to(std::string_view address, const TlsClientConfig& tls, std::string_view route_key) {

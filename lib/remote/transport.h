@@ -113,6 +113,11 @@ std::unique_ptr<Listener> listen_at(std::string_view address, const TlsServerCon
 std::unique_ptr<Connection> connect_to(std::string_view address, const TlsClientConfig& tls = {},
                                        std::string_view route_key = {});
 
+// One listener over several (a server on a TCP port for other machines and on a Unix socket
+// for its own): accept() returns the next client of any, close() closes all, address() names
+// each ("127.0.0.1:7070 and unix:/run/genie/serve.sock"). One listener is returned as it is.
+std::unique_ptr<Listener> listen_all(std::vector<std::unique_ptr<Listener>> listeners);
+
 // Highest-random-weight (rendezvous) hashing: `servers` ordered by SHA-256(key, server),
 // highest first. Removing a server moves only the keys it held; adding one takes about 1/n.
 std::vector<std::string> rendezvous_order(std::string_view key, std::vector<std::string> servers);

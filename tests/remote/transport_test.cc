@@ -418,6 +418,37 @@ TEST(Unix, ServersRacingForAPathListenOneAtATime) {
   ::unlink((path + ".lock").c_str());
 }
 
+// One server on a TCP port and a Unix socket: clients of either are accepted, in the order
+// they come; close() ends a wait for the next.
+TEST(ListenerSet, AcceptsFromEachAndClosesAll) {
+  const std::string path = socket_path();
+  std::vector<std::unique_ptr<Listener>> both;
+  both.push_back(tcp_listen({"127.0.0.1", 0}));
+  both.push_back(unix_listen(path));
+  const std::string tcp_address = both[0]->address();
+  auto listener = listen_all(std::move(both));
+  EXPECT_EQ(listener->address(), tcp_address + " and unix:" + path);
+  for (const std::string& address : {tcp_address, "unix:" + path, tcp_address}) {
+    Channel client(connect_to(address), Limits{});
+    client.send(Query{});
+    auto accepted = listener->accept();
+    ASSERT_NE(accepted, nullptr);
+    EXPECT_EQ(accepted->host(), is_unix_address(address) ? "unix:uid=" + std::to_string(::getuid()) : "127.0.0.1");
+    Channel server(std::move(accepted), Limits{});
+    auto message = server.receive();
+    ASSERT_TRUE(message.has_value());
+    EXPECT_TRUE(std::holds_alternative<Query>(*message));
+  }
+  std::thread waiter([&] { EXPECT_EQ(listener->accept(), nullptr); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  listener->close();
+  waiter.join();
+  listener.reset();
+  struct stat st{};
+  EXPECT_NE(::lstat(path.c_str(), &st), 0) << "the Unix listener's socket file outlived it";
+  ::unlink((path + ".lock").c_str());
+}
+
 TEST(Unix, AddressesAreCheckedAndErrorsAreOneLine) {
   for (const char* bad : {"unix:", "7070", "host:"}) {
     try {

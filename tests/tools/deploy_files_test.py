@@ -3,9 +3,9 @@
 Kubernetes runs a container's `command` (or, without one, the image's ENTRYPOINT) followed
 by its `args`; this rebuilds that command line for every container in the manifests, with
 the Containerfile's ENTRYPOINT, and checks it against `genie-serve --help`: every flag
-exists, none is given twice, each flag that takes a value has one, and the files it names
-are under a mounted volume. Nothing here can start a pod, so this is what keeps the
-examples from drifting away from the tool.
+exists, none but --listen is given twice, each flag that takes a value has one, and the
+files it names are under a mounted volume. Nothing here can start a pod, so this is what
+keeps the examples from drifting away from the tool.
 
     python deploy_files_test.py GENIE_SERVE DEPLOY_DIR
 """
@@ -29,10 +29,13 @@ def check(what, ok, detail=""):
 help_text = subprocess.run([serve, "--help"], capture_output=True, text=True, check=True).stdout
 # "  --cache-bytes UINT=8589934592" takes a value (its type in capitals); "  --allow-upload" does
 # not; "  --tls-cert TEXT Needs: --tls-key" needs another flag with it.
-options, needs = {}, {}
+# "  --listen TEXT ..." may be given again.
+options, needs, repeatable = {}, {}, set()
 for m in re.finditer(r"^\s+(?:-\w,)?(--[\w-]+)(.*)$", help_text, re.M):
     rest = m.group(2)
     options[m.group(1)] = re.match(r"\s+[A-Z]+\b", rest) is not None
+    if re.match(r"\s+[A-Z]+ \.\.\.", rest):
+        repeatable.add(m.group(1))
     needed = re.search(r"Needs:((?:\s+--[\w-]+)+)", rest)
     needs[m.group(1)] = needed.group(1).split() if needed else []
 check("genie-serve --help lists its flags", {"--listen", "--allow-upload", "--poll-us"} <= options.keys(),
@@ -55,7 +58,7 @@ def check_command(where, argv, mounts):
             check(f"{where}: {flag}", False, "genie-serve has no such flag")
             i += 1
             continue
-        check(f"{where}: {name}", name not in seen, "given twice (genie-serve refuses that)")
+        check(f"{where}: {name}", name not in seen or name in repeatable, "given twice (genie-serve refuses that)")
         seen.add(name)
         takes_value = options[name] and "=" not in flag
         if takes_value:
@@ -70,9 +73,8 @@ def check_command(where, argv, mounts):
     for name in seen:
         for other in needs.get(name, []):
             check(f"{where}: {name}", other in seen, f"needs {other}")
-    if "--listen" in seen:
-        listen = argv[argv.index("--listen") + 1]
-        if not listen.startswith("127."):
+    for listen in (argv[i + 1] for i in range(len(argv) - 1) if argv[i] == "--listen"):
+        if not listen.startswith("127.") and not listen.startswith("unix:"):
             check(f"{where}: listening on {listen}", "--token-file" in seen or "--tls-client-ca" in seen,
                   "a non-loopback address needs a token or mutual TLS")
 

@@ -290,37 +290,52 @@ fi
 # Over a Unix-domain socket, for clients on the server's machine: the same outputs, nothing
 # sent twice, the client named in the log by its process; a second server cannot take a live
 # server's socket, the next one takes a killed server's, and the file goes with its server.
+# One server on a TCP port and the socket at once: what a client sent over one, a client of
+# the other finds there.
 # (A short directory of its own: $work may lie deeper than a socket's path may be long.)
 sockdir=$(mktemp -d /tmp/gs.XXXXXX)
 sock="$sockdir/serve.sock"
-# start_unix_server NAME: genie-serve on $sock; waits until it listens.
+# start_unix_server NAME [ARGS...]: genie-serve on $sock (and what ARGS add); waits until it listens.
 start_unix_server() {
-  "$serve" --listen "unix:$sock" "${device[@]}" --allow-upload >"$work/$1.log" 2>&1 &
+  local name=$1
+  shift
+  "$serve" --listen "unix:$sock" "${device[@]}" --allow-upload "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
-  eval "${1}_pid=$!"
+  eval "${name}_pid=$!"
   for _ in $(seq 100); do
-    grep -q "listening on unix:$sock," "$work/$1.log" && return 0
+    grep -q "listening on unix:$sock" "$work/$name.log" && return 0
     sleep 0.1
   done
-  bad "genie-serve $1 did not start on unix:$sock" "$work/$1.log"
+  bad "genie-serve $name did not start on unix:$sock" "$work/$name.log"
   return 1
 }
 start_unix_server killed || exit 1
 kill -9 "$killed_pid"
 wait "$killed_pid" 2>/dev/null
 check "a killed server leaves its socket file" test -S "$sock"
-start_unix_server local || exit 1
+start_unix_server local --listen 127.0.0.1:0 || exit 1
+local_port=$(grep -o 'and 127.0.0.1:[0-9]*' "$work/local.log" | cut -d: -f2)
 expect_run 0 '"graph_sent": true' -- --remote "unix:$sock" "$work/bert.json" --check "$models/bert.traced.pt" \
   --format json -o "$work/bert.unix.safetensors"
 check "bert over a Unix socket: outputs equal local genie-run's" \
   same_outputs "$work/bert.unix.safetensors" "$work/bert.local.safetensors"
 expect_run 0 '"weights_sent": false' -- --remote "unix:$sock" "$work/bert.json" --format json
 check "the log names the client's process" grep -qE "unix:pid=[0-9]+,uid=$(id -u) run graph=" "$work/local.log"
+expect_run 0 '"weights_sent": false' -- --remote "127.0.0.1:$local_port" "$work/bert.json" --format json
+check "a TCP client of the same server found the graph the Unix client sent" grep -q '"graph_sent": false' "$work/stdout"
 "$serve" --listen "unix:$sock" >"$work/stdout" 2>"$work/stderr"
 [[ $? == 3 && $(wc -l <"$work/stderr") == 1 ]] && grep -q "unix:$sock: a server is listening there already" "$work/stderr" &&
   ok || bad "a second server on a live server's socket" "$work/stderr"
 "$serve" --listen "unix:$work/tls.sock" --tls-cert "$tls/server.pem" --tls-key "$tls/server.key" >"$work/stdout" 2>"$work/stderr"
 [[ $? == 2 ]] && grep -q 'TLS is for TCP' "$work/stderr" && ok || bad "TLS over a Unix socket" "$work/stderr"
+if [[ -f $tls/server.pem ]]; then  # TLS for the TCP port, none on the socket beside it
+  start_server both --listen "unix:$sockdir/both.sock" --allow-upload --tls-cert "$tls/server.pem" \
+    --tls-key "$tls/server.key" || exit 1
+  check "TLS is said of the TCP address only" grep -qE "listening on 127\.0\.0\.1:[0-9]+ \(TLS\) and unix:$sockdir/both\.sock, " \
+    "$work/both.log"
+  expect_run 0 'equal' -- --remote "unix:$sockdir/both.sock" "$work/bert.json" --check "$models/bert.traced.pt"
+  expect_run 0 'equal' -- --remote "127.0.0.1:$port" --tls-ca "$tls/ca.pem" "$work/bert.json" --check "$models/bert.traced.pt"
+fi
 expect_run 3 "cannot connect to unix:$work/none.sock: No such file or directory" -- --remote "unix:$work/none.sock" \
   "$work/bert.json"
 expect_run 2 '"unix:" needs a path' -- --remote unix: "$work/bert.json"

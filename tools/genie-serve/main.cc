@@ -5,7 +5,10 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "common/tool_main.h"
 #include "exec/executable.h"
@@ -21,17 +24,20 @@ int main(int argc, char** argv) {
                "  genie-serve --listen 0.0.0.0:7070 --token-file /etc/genie/token --device cuda:0 --allow-upload\n"
                "  genie-serve --cache-dir /srv/genie/graphs               serves only the graphs placed there\n"
                "  genie-serve --listen unix:/run/genie/serve.sock --device cuda:0 --allow-upload   clients on this machine\n"
+               "  genie-serve --listen 0.0.0.0:7070 --listen unix:/run/genie/serve.sock --token-file /etc/genie/token ...\n"
                "  genie-serve --listen 0.0.0.0:7070 --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem",
                "genie-serve"};
-  std::string listen = "127.0.0.1:7070", device_name = "cpu", token_file, cache_dir;
+  std::vector<std::string> listen;
+  std::string device_name = "cpu", token_file, cache_dir;
   genie::remote::TlsServerConfig tls;
   uint64_t cache_bytes = uint64_t{8} << 30, max_request_bytes = uint64_t{4} << 30, max_graph_bytes = uint64_t{64} << 20;
   bool allow_upload = false;
   unsigned poll_us = 2000;
   size_t max_connections = 1024;
   app.add_option("--listen", listen,
-                 "HOST:PORT to listen on (port 0: any free one), or unix:PATH for clients on this machine")
-      ->default_val(listen);
+                 "HOST:PORT to listen on (port 0: any free one), or unix:PATH for clients on this machine; "
+                 "given again, listens on each (default: 127.0.0.1:7070)")
+      ->allow_extra_args(false);  // one address each time it is given
   app.add_option("--device", device_name, "cpu, cuda or cuda:N")->default_val("cpu");
   app.add_option("--token-file", token_file, "file holding the token clients must present (first line)");
   auto* cert = app.add_option("--tls-cert", tls.cert_file, "TLS: this server's certificate chain (PEM)");
@@ -60,19 +66,27 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "genie-serve 0.1.0");
 
   return genie::tool_main(app, argc, argv, [&] {
-    genie::remote::check_address(listen, tls.enabled());  // before the cache directory is read
+    // Addresses are checked before the cache directory is read. TLS serves the TCP ones; a
+    // server on Unix sockets alone has none for it to serve.
+    if (listen.empty()) listen = {"127.0.0.1:7070"};
+    const bool any_tcp = std::any_of(listen.begin(), listen.end(),
+                                      [](const std::string& a) { return !genie::remote::is_unix_address(a); });
+    for (const std::string& address : listen) genie::remote::check_address(address, tls.enabled() && !any_tcp);
     genie::remote::ServerOptions options;
     if (!token_file.empty()) {
       options.token = genie::read_first_line(token_file);
       if (options.token.empty()) genie::fail(genie::ErrorKind::kUsage, token_file + ": the token file is empty");
     }
     // A Unix-domain socket is reached from this machine only, by whoever may write its file.
-    const std::string host = genie::remote::is_unix_address(listen) ? "" : genie::remote::parse_host_port(listen).host;
-    if (!host.empty() && !genie::remote::is_loopback(host) && options.token.empty() && tls.client_ca_file.empty())
-      genie::fail(genie::ErrorKind::kUsage,
-                  "listening on " + host +
-                      " (not loopback) needs --token-file or mutual TLS (--tls-client-ca): anyone who reaches the "
-                      "port could run graphs");
+    for (const std::string& address : listen) {
+      if (genie::remote::is_unix_address(address)) continue;
+      const std::string host = genie::remote::parse_host_port(address).host;
+      if (!genie::remote::is_loopback(host) && options.token.empty() && tls.client_ca_file.empty())
+        genie::fail(genie::ErrorKind::kUsage,
+                    "listening on " + host +
+                        " (not loopback) needs --token-file or mutual TLS (--tls-client-ca): anyone who reaches the "
+                        "port could run graphs");
+    }
     options.run.device = genie::parse_run_device(device_name);
     options.cache_bytes = cache_bytes;
     options.limits.max_frame_bytes = max_request_bytes;
@@ -93,12 +107,18 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);  // a client that vanished is an error on its socket, not a kill
 
     genie::remote::Server server(options);
-    auto listener = genie::remote::listen_at(listen, tls);
-    std::fprintf(stderr, "genie-serve: listening on %s%s, device %s, uploads %s, %zu cached graph%s\n",
-                 listener->address().c_str(),
-                 tls.enabled() ? (tls.client_ca_file.empty() ? " (TLS)" : " (mutual TLS)") : "",
-                 options.run.device.str().c_str(), allow_upload ? "on" : "off",
-                 server.preloaded(), server.preloaded() == 1 ? "" : "s");
+    std::vector<std::unique_ptr<genie::remote::Listener>> listeners;
+    std::string where;  // "0.0.0.0:7070 (TLS) and unix:/run/genie/serve.sock"
+    for (const std::string& address : listen) {
+      const bool over_tls = tls.enabled() && !genie::remote::is_unix_address(address);
+      listeners.push_back(genie::remote::listen_at(address, over_tls ? tls : genie::remote::TlsServerConfig{}));
+      where += (where.empty() ? "" : " and ") + listeners.back()->address() +
+               (over_tls ? (tls.client_ca_file.empty() ? " (TLS)" : " (mutual TLS)") : "");
+    }
+    auto listener = genie::remote::listen_all(std::move(listeners));
+    std::fprintf(stderr, "genie-serve: listening on %s, device %s, uploads %s, %zu cached graph%s\n", where.c_str(),
+                 options.run.device.str().c_str(), allow_upload ? "on" : "off", server.preloaded(),
+                 server.preloaded() == 1 ? "" : "s");
     std::atomic<bool> served{false};
     std::thread signal_thread([&] {
       for (;;) {
