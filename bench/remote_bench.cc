@@ -157,5 +157,7 @@ int main(int argc, char** argv) {
   }
   server.stop();
   serving.join();
+  listener.reset();
+  if (over_unix) ::unlink((socket_path + ".lock").c_str());
   return status;
 }

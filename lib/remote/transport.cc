@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -20,11 +21,14 @@ constexpr size_t kMaxUnixPath = sizeof(sockaddr_un{}.sun_path) - 1;
 
 std::string unix_path(std::string_view address) { return std::string(address.substr(kUnixPrefix.size())); }
 
-// A thread per listener accepts into one queue, which accept() takes from.
+// A thread per listener accepts into one queue, which accept() takes from. The queue is
+// short, so that clients beyond what the server takes wait in the system's backlog, as they
+// would for a single listener. A listener that fails (throws, or ends before close()) closes
+// the set, and accept() passes its error on: the server stops and says why.
 class ListenerSet final : public Listener {
  public:
   explicit ListenerSet(std::vector<std::unique_ptr<Listener>> listeners)
-      : listeners_(std::move(listeners)), accepting_(listeners_.size()) {
+      : listeners_(std::move(listeners)) {
     try {
       for (auto& listener : listeners_) threads_.emplace_back([this, l = listener.get()] { accept_from(*l); });
     } catch (...) {  // no thread for one: those started must end before the listeners go
@@ -41,10 +45,12 @@ class ListenerSet final : public Listener {
 
   std::unique_ptr<Connection> accept() override {
     std::unique_lock<std::mutex> lock(mutex_);
-    ready_.wait(lock, [&] { return closed_ || !queue_.empty() || accepting_ == 0; });
-    if (closed_ || queue_.empty()) return nullptr;
+    changed_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+    if (failure_) std::rethrow_exception(failure_);
+    if (closed_) return nullptr;
     std::unique_ptr<Connection> next = std::move(queue_.front());
     queue_.pop_front();
+    changed_.notify_all();  // room in the queue
     return next;
   }
 
@@ -55,7 +61,7 @@ class ListenerSet final : public Listener {
       queue_.clear();  // clients accepted but not yet taken: closed
     }
     for (auto& listener : listeners_) listener->close();
-    ready_.notify_all();
+    changed_.notify_all();
   }
 
   std::string address() const override {
@@ -65,24 +71,42 @@ class ListenerSet final : public Listener {
   }
 
  private:
+  static constexpr size_t kQueued = 16;
+
   void accept_from(Listener& listener) {
-    while (std::unique_ptr<Connection> connection = listener.accept()) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (closed_) break;  // the connection closes as it goes
-      queue_.push_back(std::move(connection));
-      ready_.notify_one();
+    std::exception_ptr failure;
+    try {
+      while (std::unique_ptr<Connection> connection = listener.accept()) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return closed_ || queue_.size() < kQueued; });
+        if (closed_) return;  // the connection closes as it goes
+        queue_.push_back(std::move(connection));
+        changed_.notify_all();
+      }
+    } catch (...) {
+      failure = std::current_exception();
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    --accepting_;
-    ready_.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (closed_) return;  // closed, as asked
+      if (!failure) {
+        try {
+          fail(ErrorKind::kIo, "listening on " + listener.address() + " ended by itself");
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      }
+      failure_ = failure;
+    }
+    close();
   }
 
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::thread> threads_;
   std::mutex mutex_;
-  std::condition_variable ready_;
+  std::condition_variable changed_;  // the queue, or closed_
   std::deque<std::unique_ptr<Connection>> queue_;
-  size_t accepting_;  // listeners whose thread still accepts
+  std::exception_ptr failure_;  // the first listener's failure
   bool closed_ = false;
 };
 
@@ -114,6 +138,7 @@ std::unique_ptr<Listener> listen_at(std::string_view address, const TlsServerCon
 }
 
 std::unique_ptr<Listener> listen_all(std::vector<std::unique_ptr<Listener>> listeners) {
+  if (listeners.empty()) fail(ErrorKind::kInternal, "listen_all: no listener");
   if (listeners.size() == 1) return std::move(listeners.front());
   return std::make_unique<ListenerSet>(std::move(listeners));
 }

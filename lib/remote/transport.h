@@ -115,7 +115,8 @@ std::unique_ptr<Connection> connect_to(std::string_view address, const TlsClient
 
 // One listener over several (a server on a TCP port for other machines and on a Unix socket
 // for its own): accept() returns the next client of any, close() closes all, address() names
-// each ("127.0.0.1:7070 and unix:/run/genie/serve.sock"). One listener is returned as it is.
+// each ("127.0.0.1:7070 and unix:/run/genie/serve.sock"). When one of them fails, accept()
+// throws its error and the others are closed. One listener is returned as it is.
 std::unique_ptr<Listener> listen_all(std::vector<std::unique_ptr<Listener>> listeners);
 
 // Highest-random-weight (rendezvous) hashing: `servers` ordered by SHA-256(key, server),

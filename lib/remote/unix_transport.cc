@@ -52,23 +52,38 @@ const char* kind_of(mode_t mode) {
   return "not a socket";
 }
 
-// Whether a server answers on the socket at `path`, without waiting on one too busy to
-// accept (a full queue: it is there).
-bool server_answers(const std::string& path) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+sockaddr_un socket_address(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.data(), path.size());
-  const bool answers = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 || errno == EAGAIN;
+  std::memcpy(address.sun_path, path.data(), path.size());  // check_address bounded its length
+  return address;
+}
+
+// Whether the socket at `path` is a dead server's: only a refused connection says so. A
+// server too busy to accept (a full queue) is there, and one that refuses this user
+// (EACCES) may be.
+enum class Probe { kDead, kAnswers, kUnknown };
+Probe probe(const std::string& path, int& error) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = errno;
+    return Probe::kUnknown;
+  }
+  const sockaddr_un address = socket_address(path);
+  Probe result = Probe::kAnswers;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 && errno != EAGAIN) {
+    error = errno;
+    result = errno == ECONNREFUSED ? Probe::kDead : Probe::kUnknown;
+  }
   ::close(fd);
-  return answers;
+  return result;
 }
 
 class UnixListener final : public Listener {
  public:
   explicit UnixListener(std::string path) : path_(std::move(path)), io_(std::make_shared<asio::io_context>()), acceptor_(*io_) {
     check_address("unix:" + path_);
+    refuse_what_is_not_a_socket();  // before a lock file is made beside somebody's file
     lock();
     remove_stale_socket();
     asio::error_code ec;
@@ -76,7 +91,6 @@ class UnixListener final : public Listener {
     if (!ec) acceptor_.bind(local::endpoint(path_), ec);
     if (ec) {
       ::close(lock_fd_);
-      if (ec.value() == ENOENT) cannot_listen("its directory does not exist");
       cannot_listen(ec.message());
     }
     struct stat st{};
@@ -126,9 +140,10 @@ class UnixListener final : public Listener {
   // replace it would take the path from the first. The lock makes finding, replacing and
   // removing the socket one server's business at a time. Its file is never removed: a server
   // that removed it while another waited to open it would let a third lock a new one.
+  // Made as the socket is, by the umask: whoever may use the socket may start the next server.
   void lock() {
     const std::string lock_path = path_ + ".lock";
-    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (lock_fd_ < 0) {
       if (errno == ENOENT) cannot_listen("its directory does not exist");
       cannot_listen("cannot open its lock file " + lock_path + ": " + std::strerror(errno));
@@ -144,6 +159,13 @@ class UnixListener final : public Listener {
   // A socket file that no server answers on was left by one that was killed: it may go. A
   // live server's socket (one that takes no lock, or a program other than genie-serve), or a
   // file that is not a socket, is not this listener's to take.
+  void refuse_what_is_not_a_socket() const {
+    struct stat st{};
+    if (::lstat(path_.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode))
+      cannot_listen(std::string("the path exists and is ") + kind_of(st.st_mode));
+  }
+
+  // Under the lock: what is there now is what counts.
   void remove_stale_socket() {
     struct stat st{};
     if (::lstat(path_.c_str(), &st) != 0) return;  // nothing there (or bind will say why not)
@@ -152,7 +174,11 @@ class UnixListener final : public Listener {
       cannot_listen(why);
     };
     if (!S_ISSOCK(st.st_mode)) refuse(std::string("the path exists and is ") + kind_of(st.st_mode));
-    if (server_answers(path_)) refuse("a server is listening there already");
+    int error = 0;
+    const Probe found = probe(path_, error);
+    if (found == Probe::kAnswers) refuse("a server is listening there already");
+    if (found == Probe::kUnknown)
+      refuse(std::string("cannot tell whether a server listens on its socket: ") + std::strerror(error));
     if (::unlink(path_.c_str()) != 0)
       refuse(std::string("a dead server's socket is there and cannot be removed: ") + std::strerror(errno));
   }
@@ -182,17 +208,24 @@ std::unique_ptr<Connection> unix_connect(const std::string& path) {
   local::socket socket(*io);
   asio::error_code ec;
   socket.open(local(), ec);
-  if (!ec) {
-    timeval limit{kConnectTimeoutSeconds, 0};  // a connect waits on a full queue this long at most
-    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
-    socket.connect(local::endpoint(path), ec);
-    timeval none{0, 0};  // a send then waits as over TCP: as long as it must
-    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
-  }
-  if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::timed_out)
+  if (ec) fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": " + ec.message());
+  // The system call itself: Asio takes a connect that timed out (EAGAIN) for one in progress
+  // and waits for it, then reports success on a socket that is not connected.
+  const int fd = socket.native_handle();
+  timeval limit{kConnectTimeoutSeconds, 0};  // a connect waits on a full queue this long at most
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+  const sockaddr_un address = socket_address(path);
+  int result;
+  do {
+    result = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  } while (result != 0 && errno == EINTR);
+  const int error = result == 0 ? 0 : errno;
+  timeval none{0, 0};  // a send then waits as over TCP: as long as it must
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+  if (error == EAGAIN)
     fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": the server accepted no connection within " +
                              std::to_string(kConnectTimeoutSeconds) + " s");
-  if (ec) fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": " + ec.message());
+  if (error) fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": " + std::strerror(error));
   return unix_connection(std::move(io), std::move(socket), "unix:" + path, "unix");
 }
 

@@ -29,11 +29,27 @@
 namespace genie::remote {
 namespace {
 
-// A socket path of its own for each use, short enough for sockaddr_un.
-std::string socket_path() {
-  static int counter = 0;
-  return "/tmp/genie-transport-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".sock";
+// A socket path of its own for each use, short enough for sockaddr_un; what a test leaves
+// there (its lock file, a socket after a failed assertion) goes when the tests end.
+std::vector<std::string>& socket_paths() {
+  static std::vector<std::string> paths;
+  return paths;
 }
+std::string socket_path() {
+  std::string path = "/tmp/genie-transport-test-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(socket_paths().size()) + ".sock";
+  socket_paths().push_back(path);
+  return path;
+}
+class RemoveSocketFiles : public ::testing::Environment {
+  void TearDown() override {
+    for (const std::string& path : socket_paths()) {
+      ::unlink(path.c_str());
+      ::unlink((path + ".lock").c_str());
+    }
+  }
+};
+const auto* const remove_socket_files = ::testing::AddGlobalTestEnvironment(new RemoveSocketFiles);
 
 // The same tests over each transport: an address to listen at, by the form users write.
 class Transport : public ::testing::TestWithParam<const char*> {
@@ -377,7 +393,11 @@ TEST(Unix, TheSocketFileIsTakenOnlyFromADeadServerAndRemovedAfter) {
   expect_listen_fails(path, "the path exists and is a directory");
   ::rmdir(path.c_str());
   expect_listen_fails(path + "/inside.sock", "its directory does not exist");
-  ::unlink((path + ".lock").c_str());
+  // Nothing is made beside somebody's file (a lock file can stop other programs).
+  const std::string theirs = socket_path();
+  write_file(theirs, "theirs");
+  expect_listen_fails(theirs, "the path exists and is a file");
+  EXPECT_NE(::lstat((theirs + ".lock").c_str(), &st), 0) << "a lock file was made beside somebody's file";
 }
 
 // Servers started together on one path, a dead server's socket there: one listens, the
@@ -415,7 +435,6 @@ TEST(Unix, ServersRacingForAPathListenOneAtATime) {
     }
     EXPECT_EQ(winners, 1);
   }
-  ::unlink((path + ".lock").c_str());
 }
 
 // One server on a TCP port and a Unix socket: clients of either are accepted, in the order
@@ -446,7 +465,41 @@ TEST(ListenerSet, AcceptsFromEachAndClosesAll) {
   listener.reset();
   struct stat st{};
   EXPECT_NE(::lstat(path.c_str(), &st), 0) << "the Unix listener's socket file outlived it";
-  ::unlink((path + ".lock").c_str());
+}
+
+// A listener that hands out nothing and then fails as it is told to.
+class FailingListener final : public Listener {
+ public:
+  explicit FailingListener(bool throws) : throws_(throws) {}
+  std::unique_ptr<Connection> accept() override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (throws_) fail(ErrorKind::kIo, "the descriptor table is full");
+    return nullptr;  // ends without being closed
+  }
+  void close() override {}
+  std::string address() const override { return "failing"; }
+
+ private:
+  bool throws_;
+};
+
+// One listener of several failing stops the whole set, and the server hears why, instead of
+// the process ending (an exception in a thread) or going on with half its addresses.
+TEST(ListenerSet, OneListenerFailingFailsTheSet) {
+  for (bool throws : {true, false}) {
+    std::vector<std::unique_ptr<Listener>> both;
+    both.push_back(tcp_listen({"127.0.0.1", 0}));
+    both.push_back(std::make_unique<FailingListener>(throws));
+    auto listener = listen_all(std::move(both));
+    try {
+      listener->accept();
+      ADD_FAILURE() << "accept() went on after a listener failed";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()),
+                throws ? "the descriptor table is full" : "listening on failing ended by itself");
+    }
+    EXPECT_THROW(listener->accept(), Error) << "a failed set stays failed";
+  }
 }
 
 TEST(Unix, AddressesAreCheckedAndErrorsAreOneLine) {

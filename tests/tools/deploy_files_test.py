@@ -73,7 +73,10 @@ def check_command(where, argv, mounts):
     for name in seen:
         for other in needs.get(name, []):
             check(f"{where}: {name}", other in seen, f"needs {other}")
-    for listen in (argv[i + 1] for i in range(len(argv) - 1) if argv[i] == "--listen"):
+    listens = [argv[i + 1] for i in range(len(argv) - 1) if argv[i] == "--listen"]
+    listens += [a.split("=", 1)[1] for a in argv if a.startswith("--listen=")]
+    check(f"{where}: --listen {listens}", len(listens) == len(set(listens)), "the same address given twice")
+    for listen in listens:
         if not listen.startswith("127.") and not listen.startswith("unix:"):
             check(f"{where}: listening on {listen}", "--token-file" in seen or "--tls-client-ca" in seen,
                   "a non-loopback address needs a token or mutual TLS")

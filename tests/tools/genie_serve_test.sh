@@ -303,7 +303,7 @@ start_unix_server() {
   pids+=($!)
   eval "${name}_pid=$!"
   for _ in $(seq 100); do
-    grep -q "listening on unix:$sock" "$work/$name.log" && return 0
+    grep -qE "listening on unix:$sock[, ]" "$work/$name.log" && return 0
     sleep 0.1
   done
   bad "genie-serve $name did not start on unix:$sock" "$work/$name.log"
@@ -326,6 +326,11 @@ check "a TCP client of the same server found the graph the Unix client sent" gre
 "$serve" --listen "unix:$sock" >"$work/stdout" 2>"$work/stderr"
 [[ $? == 3 && $(wc -l <"$work/stderr") == 1 ]] && grep -q "unix:$sock: a server is listening there already" "$work/stderr" &&
   ok || bad "a second server on a live server's socket" "$work/stderr"
+"$serve" --listen "unix:$sock" --listen "unix:$sock" >"$work/stdout" 2>"$work/stderr"
+[[ $? == 2 ]] && grep -q "listen unix:$sock is given twice" "$work/stderr" && ok || bad "--listen given twice" "$work/stderr"
+"$serve" --listen "unix:$sockdir/other.sock" --listen 0.0.0.0:0 >"$work/stdout" 2>"$work/stderr"
+[[ $? == 2 ]] && grep -q 'not loopback) needs --token-file' "$work/stderr" && ok ||
+  bad "a non-loopback address beside a Unix socket, without a token" "$work/stderr"
 "$serve" --listen "unix:$work/tls.sock" --tls-cert "$tls/server.pem" --tls-key "$tls/server.key" >"$work/stdout" 2>"$work/stderr"
 [[ $? == 2 ]] && grep -q 'TLS is for TCP' "$work/stderr" && ok || bad "TLS over a Unix socket" "$work/stderr"
 if [[ -f $tls/server.pem ]]; then  # TLS for the TCP port, none on the socket beside it

@@ -66,12 +66,25 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "genie-serve 0.1.0");
 
   return genie::tool_main(app, argc, argv, [&] {
+    // SIGTERM/SIGINT go to one thread that stops the server; the others never see them. Set
+    // first, so that every thread the process starts inherits it (LibTorch's and CUDA's too).
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGUSR1);  // from this process: the server stopped by itself
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);  // a client that vanished is an error on its socket, not a kill
+
     // Addresses are checked before the cache directory is read. TLS serves the TCP ones; a
     // server on Unix sockets alone has none for it to serve.
     if (listen.empty()) listen = {"127.0.0.1:7070"};
     const bool any_tcp = std::any_of(listen.begin(), listen.end(),
                                       [](const std::string& a) { return !genie::remote::is_unix_address(a); });
     for (const std::string& address : listen) genie::remote::check_address(address, tls.enabled() && !any_tcp);
+    for (size_t i = 0; i < listen.size(); ++i)
+      if (std::find(listen.begin(), listen.begin() + i, listen[i]) != listen.begin() + i)
+        genie::fail(genie::ErrorKind::kUsage, "--listen " + listen[i] + " is given twice");
     genie::remote::ServerOptions options;
     if (!token_file.empty()) {
       options.token = genie::read_first_line(token_file);
@@ -96,15 +109,6 @@ int main(int argc, char** argv) {
     options.max_connections = max_connections;
     options.poll_window = genie::remote::PollWindow(std::chrono::microseconds(std::min(100u, poll_us)),
                                                     std::chrono::microseconds(poll_us));
-
-    // SIGTERM/SIGINT go to one thread that stops the server; the others never see them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGUSR1);  // from this process: the server stopped by itself
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);  // a client that vanished is an error on its socket, not a kill
 
     genie::remote::Server server(options);
     std::vector<std::unique_ptr<genie::remote::Listener>> listeners;
