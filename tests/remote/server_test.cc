@@ -347,10 +347,14 @@ TEST(Server, StopEndsEvenWhenAClientReadsNoAnswers) {
   options.stop_grace = std::chrono::milliseconds(500);
   auto serve = std::make_unique<LoopbackServer>(options);
   auto setup = serve->connect();
-  const auto [graph, weights] = put_relu(*setup, 1 << 18);  // 1 MB in, 1 MB out
-  const std::string x(1 << 20, '\0');
+  // 64 MB in, 64 MB out: more than the client's receive buffer and the server's send buffer
+  // can grow to together (32 + 4 MB by Linux's defaults), so the server's write of an answer
+  // cannot finish. (With 1 MB answers a write blocked for 1.5 s could still finish.)
+  constexpr int64_t kFloats = int64_t{1} << 24;
+  const auto [graph, weights] = put_relu(*setup, kFloats);
+  const std::string x(kFloats * 4, '\0');
   const std::string request =
-      message_encode(RunRequest{graph, weights, {TensorPayload{"x", DType::kFloat32, {1 << 18}, x}}});
+      message_encode(RunRequest{graph, weights, {TensorPayload{"x", DType::kFloat32, {kFloats}, x}}});
   auto connection = tcp_connect(parse_host_port(serve->listener->address()));
   connection->write_all(message_encode(Hello{}));
   read_frame(*connection);
@@ -365,15 +369,21 @@ TEST(Server, StopEndsEvenWhenAClientReadsNoAnswers) {
     }
   });
   const auto filled = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  // Until both directions are full: nothing sent for 1.5 s (the kernel grows a socket's
-  // buffers as data comes, so a write that blocked may yet go on for a while).
+  // Until both directions are full: a run done, then nothing sent and nothing run for 1.5 s
+  // (the kernel grows a socket's buffers as data comes, so a write that blocked may yet go on
+  // for a while; and a server slowed down, by a sanitizer and a busy machine, may still be
+  // compiling the graph or working through what it received, not blocked writing).
   int before = -1, still = 0;
+  uint64_t runs_before = 0;
   while (still < 5 && std::chrono::steady_clock::now() < filled) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    still = sent == before ? still + 1 : 0;
+    const uint64_t runs = serve->server.stats().runs;
+    still = runs > 0 && sent == before && runs == runs_before ? still + 1 : 0;
     before = sent;
+    runs_before = runs;
   }
-  EXPECT_GT(sent, 2);
+  EXPECT_GE(sent, 1);
+  EXPECT_EQ(serve->server.stats().runs, 1u) << "the server was not held by its first answer";
   const auto t0 = std::chrono::steady_clock::now();
   serve.reset();  // stop(), then serve() returns
   const auto took = std::chrono::steady_clock::now() - t0;
