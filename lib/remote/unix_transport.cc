@@ -139,8 +139,8 @@ class UnixListener final : public Listener {
   // Two servers started on one path would both see a dead server's socket, and the second to
   // replace it would take the path from the first. The lock makes finding, replacing and
   // removing the socket one server's business at a time. Its file is never removed: a server
-  // that removed it while another waited to open it would let a third lock a new one.
-  // Made as the socket is, by the umask: whoever may use the socket may start the next server.
+  // that removed it while another waited to open it would let a third lock a new one. It is
+  // made as the socket is, by the umask: whoever may use the socket may start the next server.
   void lock() {
     const std::string lock_path = path_ + ".lock";
     lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
@@ -156,16 +156,16 @@ class UnixListener final : public Listener {
     }
   }
 
-  // A socket file that no server answers on was left by one that was killed: it may go. A
-  // live server's socket (one that takes no lock, or a program other than genie-serve), or a
-  // file that is not a socket, is not this listener's to take.
   void refuse_what_is_not_a_socket() const {
     struct stat st{};
     if (::lstat(path_.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode))
       cannot_listen(std::string("the path exists and is ") + kind_of(st.st_mode));
   }
 
-  // Under the lock: what is there now is what counts.
+  // A socket file that no server answers on was left by one that was killed: it may go. A
+  // live server's socket (one that takes no lock, or a program other than genie-serve), or a
+  // file that is not a socket, is not this listener's to take. Under the lock: what is there
+  // now is what counts.
   void remove_stale_socket() {
     struct stat st{};
     if (::lstat(path_.c_str(), &st) != 0) return;  // nothing there (or bind will say why not)
