@@ -467,6 +467,40 @@ TEST(ListenerSet, AcceptsFromEachAndClosesAll) {
   EXPECT_NE(::lstat(path.c_str(), &st), 0) << "the Unix listener's socket file outlived it";
 }
 
+// Clients accepted by the set but not yet taken by the server are closed with it: they see
+// the end of the stream, not a connection that never answers.
+TEST(ListenerSet, ClientsStillQueuedAtCloseAreClosed) {
+  std::vector<std::unique_ptr<Listener>> both;
+  both.push_back(tcp_listen({"127.0.0.1", 0}));
+  both.push_back(unix_listen(socket_path()));
+  const std::string tcp_address = both[0]->address(), unix_address = both[1]->address();
+  auto listener = listen_all(std::move(both));
+  auto tcp_client = connect_to(tcp_address);
+  auto unix_client = connect_to(unix_address);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted into the queue
+  listener->close();
+  for (Connection* client : {tcp_client.get(), unix_client.get()}) {
+    // A read still blocked after 5 s is ended, and fails the test rather than hanging it.
+    std::atomic<bool> returned{false};
+    std::thread timer([&] {
+      for (int i = 0; i < 500 && !returned; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (!returned) client->shutdown_read();
+    });
+    const auto start = std::chrono::steady_clock::now();
+    char byte;
+    size_t n = 1;
+    try {
+      n = client->read_some(&byte, 1);
+    } catch (const Error&) {  // reset: closed too
+      n = 0;
+    }
+    returned = true;
+    timer.join();
+    EXPECT_EQ(n, 0u) << client->peer();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4)) << client->peer() << " was left open";
+  }
+}
+
 // A listener that hands out nothing and then fails as it is told to.
 class FailingListener final : public Listener {
  public:
