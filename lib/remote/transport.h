@@ -100,7 +100,9 @@ std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClient
 // (one left by a killed server), refuses a path that is not a socket or that a server
 // answers on, and removes its socket file when it goes. Errors as tcp_listen and tcp_connect.
 std::unique_ptr<Listener> unix_listen(const std::string& path);
-std::unique_ptr<Connection> unix_connect(const std::string& path);
+// A connect waits for room in a server's queue of clients to accept at most `wait` (a Unix
+// socket's connect would wait without end).
+std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::seconds wait = std::chrono::seconds(10));
 
 // Addresses as users write them: "HOST:PORT" (TCP) or "unix:PATH".
 bool is_unix_address(std::string_view address);

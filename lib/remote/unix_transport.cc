@@ -24,10 +24,6 @@ namespace {
 
 using local = asio::local::stream_protocol;
 
-// How long a connect waits for a server whose queue of connections to accept is full (a
-// Unix socket's connect waits for room, without end unless told otherwise).
-constexpr int kConnectTimeoutSeconds = 10;
-
 // Who connected, from the kernel (SO_PEERCRED): "unix:pid=4242,uid=1000" for the log (pid 0
 // for a process in another PID namespace, as another container of a pod), and its user, the
 // unit the server's per-host limits count by.
@@ -202,7 +198,7 @@ class UnixListener final : public Listener {
 
 std::unique_ptr<Listener> unix_listen(const std::string& path) { return std::make_unique<UnixListener>(path); }
 
-std::unique_ptr<Connection> unix_connect(const std::string& path) {
+std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::seconds wait) {
   check_address("unix:" + path);
   auto io = std::make_shared<asio::io_context>();
   local::socket socket(*io);
@@ -212,7 +208,7 @@ std::unique_ptr<Connection> unix_connect(const std::string& path) {
   // The system call itself: Asio takes a connect that timed out (EAGAIN) for one in progress
   // and waits for it, then reports success on a socket that is not connected.
   const int fd = socket.native_handle();
-  timeval limit{kConnectTimeoutSeconds, 0};  // a connect waits on a full queue this long at most
+  timeval limit{static_cast<time_t>(wait.count()), 0};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   const sockaddr_un address = socket_address(path);
   int result;
@@ -224,7 +220,7 @@ std::unique_ptr<Connection> unix_connect(const std::string& path) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
   if (error == EAGAIN)
     fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": the server accepted no connection within " +
-                             std::to_string(kConnectTimeoutSeconds) + " s");
+                             std::to_string(wait.count()) + " s");
   if (error) fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": " + std::strerror(error));
   return unix_connection(std::move(io), std::move(socket), "unix:" + path, "unix");
 }

@@ -536,6 +536,30 @@ TEST(ListenerSet, OneListenerFailingFailsTheSet) {
   }
 }
 
+// A server whose queue of clients to accept is full: a connect gives up after its wait and
+// says why, instead of waiting without end (a Unix socket's connect would).
+TEST(Unix, AConnectToAFullQueueGivesUp) {
+  const std::string path = socket_path();
+  int server = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(server, 0), 0);  // room for one client waiting to be accepted
+  std::vector<std::unique_ptr<Connection>> queued;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    for (int i = 0; i < 4; ++i) queued.push_back(unix_connect(path, std::chrono::seconds(1)));
+    ADD_FAILURE() << "4 clients connected to a server that accepts none";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(std::string(e.what()), "cannot connect to unix:" + path + ": the server accepted no connection within 1 s");
+  }
+  EXPECT_FALSE(queued.empty());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ::close(server);
+}
+
 TEST(Unix, AddressesAreCheckedAndErrorsAreOneLine) {
   for (const char* bad : {"unix:", "7070", "host:"}) {
     try {
