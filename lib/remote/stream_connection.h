@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -143,5 +144,29 @@ class StreamConnection final : public Connection {
   PollWindow poll_window_;
   bool message_start_ = false;
 };
+
+// What a listener of either transport does with its blocking acceptor. The next client into
+// `socket`: false once `closed`. An error is one client's (gone before it was accepted) or
+// the process's (a full descriptor table), waited out for a moment so it cannot become a
+// busy loop.
+template <typename Acceptor, typename Socket>
+bool accept_next(Acceptor& acceptor, Socket& socket, const std::atomic<bool>& closed) {
+  while (!closed) {
+    asio::error_code ec;
+    acceptor.accept(socket, ec);
+    if (closed) return false;
+    if (!ec) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+// From any thread: accept_next returns false. shutdown() wakes a thread blocked in accept();
+// close() alone does not on Linux.
+template <typename Acceptor>
+void stop_accepting(Acceptor& acceptor, std::atomic<bool>& closed) {
+  closed = true;
+  ::shutdown(acceptor.native_handle(), SHUT_RDWR);
+}
 
 }  // namespace genie::remote::detail

@@ -3,8 +3,6 @@
 // thread.
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <thread>
 
 #include "remote/content_hash.h"
 #include "remote/stream_connection.h"
@@ -75,26 +73,13 @@ class TcpListener final : public Listener {
   }
 
   std::unique_ptr<Connection> accept() override {
-    while (!closed_) {
-      asio::error_code ec;
-      tcp::socket socket(*io_);
-      acceptor_.accept(socket, ec);
-      if (closed_) return nullptr;
-      if (ec) {  // a client that vanished between SYN and accept; a full descriptor table, which
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // must not become a busy loop
-        continue;
-      }
-      if (tls_) return tcp_connection(io_, tls_, TlsStream(std::move(socket), *tls_), true);
-      return tcp_connection(io_, nullptr, std::move(socket), false);
-    }
-    return nullptr;
+    tcp::socket socket(*io_);
+    if (!detail::accept_next(acceptor_, socket, closed_)) return nullptr;
+    if (tls_) return tcp_connection(io_, tls_, TlsStream(std::move(socket), *tls_), true);
+    return tcp_connection(io_, nullptr, std::move(socket), false);
   }
 
-  void close() override {
-    closed_ = true;
-    // shutdown() wakes a thread blocked in accept(); close() alone does not on Linux.
-    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-  }
+  void close() override { detail::stop_accepting(acceptor_, closed_); }
 
   std::string address() const override { return address_; }
 

@@ -89,14 +89,9 @@ class ListenerSet final : public Listener {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (closed_) return;  // closed, as asked
-      if (!failure) {
-        try {
-          fail(ErrorKind::kIo, "listening on " + listener.address() + " ended by itself");
-        } catch (...) {
-          failure = std::current_exception();
-        }
-      }
-      failure_ = failure;
+      failure_ = failure ? failure
+                         : std::make_exception_ptr(Error(ErrorKind::kIo, "listening on " + listener.address() +
+                                                                             " ended by itself"));
     }
     close();
   }

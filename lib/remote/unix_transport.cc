@@ -11,9 +11,7 @@
 
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <thread>
 
 #include "remote/stream_connection.h"
 #include "remote/transport.h"
@@ -105,25 +103,13 @@ class UnixListener final : public Listener {
   }
 
   std::unique_ptr<Connection> accept() override {
-    while (!closed_) {
-      asio::error_code ec;
-      local::socket socket(*io_);
-      acceptor_.accept(socket, ec);
-      if (closed_) return nullptr;
-      if (ec) {  // a client that vanished before accept; a full descriptor table, which must
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // not become a busy loop
-        continue;
-      }
-      auto [peer, host] = peer_of(socket, path_);
-      return unix_connection(io_, std::move(socket), std::move(peer), std::move(host));
-    }
-    return nullptr;
+    local::socket socket(*io_);
+    if (!detail::accept_next(acceptor_, socket, closed_)) return nullptr;
+    auto [peer, host] = peer_of(socket, path_);
+    return unix_connection(io_, std::move(socket), std::move(peer), std::move(host));
   }
 
-  void close() override {
-    closed_ = true;
-    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // wakes a thread blocked in accept()
-  }
+  void close() override { detail::stop_accepting(acceptor_, closed_); }
 
   std::string address() const override { return "unix:" + path_; }
 
