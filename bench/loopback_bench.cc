@@ -1,10 +1,11 @@
-// What one send on loopback TCP costs genie-serve's transport, hot and after work that
-// evicts the caches as a model's run does (docs/performance.md, "Remote execution"). A
+// What one send on loopback TCP (or, with --unix, a Unix-domain socket) costs genie-serve's
+// transport, hot and after work that evicts the caches as a model's run does
+// (docs/performance.md, "Remote execution"). A
 // server answers each 445-byte request (a run request's size) with a reply of a given size,
 // either at once ("hot") or after about 1 ms of writing a buffer of --work-bytes ("after
 // work"; the round trip is then reported less that work). The client polls for its answer,
 // as genie-run --remote does.
-//   build/bench/loopback_bench [--runs N] [--work-bytes B]
+//   build/bench/loopback_bench [--runs N] [--work-bytes B] [--unix]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +15,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include "remote/transport.h"
 #include "support/error.h"
@@ -43,10 +46,18 @@ struct Result {
   double send_us, round_trip_us;
 };
 
-Result measure(size_t reply, size_t work_bytes, int runs) {
+Result measure(size_t reply, size_t work_bytes, int runs, bool over_unix) {
   using namespace genie::remote;
-  auto listener = tcp_listen({"127.0.0.1", 0});
-  const HostPort address = parse_host_port(listener->address());
+  const std::string socket_path = "/tmp/genie-loopback-bench-" + std::to_string(::getpid()) + ".sock";
+  auto listener = over_unix ? unix_listen(socket_path) : tcp_listen({"127.0.0.1", 0});
+  const std::string address = listener->address();
+  struct RemoveLockFile {
+    bool over_unix;
+    std::string path;
+    ~RemoveLockFile() {
+      if (over_unix) ::unlink(path.c_str());
+    }
+  } remove_lock_file{over_unix, socket_path + ".lock"};
   std::vector<double> sends, works;
   std::string server_error;
   volatile char sink = 0;  // the work's writes are read, so the compiler keeps them
@@ -75,7 +86,7 @@ Result measure(size_t reply, size_t work_bytes, int runs) {
   });
   std::vector<double> trips;
   try {
-    std::unique_ptr<Connection> client = tcp_connect(address);
+    std::unique_ptr<Connection> client = connect_to(address);
     client->set_poll_window(genie::remote::PollWindow(std::chrono::microseconds(2000)));
     std::string request(445, 'r');
     std::vector<char> answer(reply);
@@ -102,24 +113,27 @@ Result measure(size_t reply, size_t work_bytes, int runs) {
 int main(int argc, char** argv) {
   int runs = 2000;
   size_t work_bytes = 4 << 20;
+  bool over_unix = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
     else if (a == "--work-bytes" && i + 1 < argc) work_bytes = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--unix") over_unix = true;
     else {
-      std::fprintf(stderr, "loopback_bench: unknown argument %s\nusage: loopback_bench [--runs N] [--work-bytes B]\n",
+      std::fprintf(stderr, "loopback_bench: unknown argument %s\nusage: loopback_bench [--runs N] [--work-bytes B] [--unix]\n",
                    a.c_str());
       return 2;
     }
   }
-  std::printf("loopback TCP, %d requests of 445 bytes each (%d after work on %zu bytes); medians in microseconds\n", runs,
+  std::printf("%s, %d requests of 445 bytes each (%d after work on %zu bytes); medians in microseconds\n",
+              over_unix ? "Unix-domain socket" : "loopback TCP", runs,
               std::max(1, runs / 4), work_bytes);
   std::printf("%-12s %14s %14s %22s %22s\n", "reply bytes", "send (hot)", "round trip", "send (after work)",
               "round trip - work");
   try {
     for (size_t reply : {size_t{20}, size_t{4488}, size_t{133 * 1024}}) {
-      const Result hot = measure(reply, 0, runs);
-      const Result cold = measure(reply, work_bytes, std::max(1, runs / 4));
+      const Result hot = measure(reply, 0, runs, over_unix);
+      const Result cold = measure(reply, work_bytes, std::max(1, runs / 4), over_unix);
       std::printf("%-12zu %14.1f %14.1f %22.1f %22.1f\n", reply, hot.send_us, hot.round_trip_us, cold.send_us,
                   cold.round_trip_us);
     }
