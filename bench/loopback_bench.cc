@@ -1,11 +1,12 @@
-// What one send on loopback TCP (or, with --unix, a Unix-domain socket) costs genie-serve's
+// What one send on loopback TCP (or, with --unix, a Unix-domain socket and the shared memory
+// genie's clients ask for over it; --unix-stream, the socket's plain stream) costs genie-serve's
 // transport, hot and after work that evicts the caches as a model's run does
 // (docs/performance.md, "Remote execution"). A
 // server answers each 445-byte request (a run request's size) with a reply of a given size,
 // either at once ("hot") or after about 1 ms of writing a buffer of --work-bytes ("after
 // work"; the round trip is then reported less that work). The client polls for its answer,
 // as genie-run --remote does.
-//   build/bench/loopback_bench [--runs N] [--work-bytes B] [--unix]
+//   build/bench/loopback_bench [--runs N] [--work-bytes B] [--unix | --unix-stream]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -119,14 +120,18 @@ int main(int argc, char** argv) {
     if (a == "--runs" && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
     else if (a == "--work-bytes" && i + 1 < argc) work_bytes = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--unix") over_unix = true;
+    else if (a == "--unix-stream") {  // a Unix socket's plain stream, without the shared memory genie's clients ask for
+      over_unix = true;
+      ::setenv("GENIE_SHARED_MEMORY", "0", 1);
+    }
     else {
-      std::fprintf(stderr, "loopback_bench: unknown argument %s\nusage: loopback_bench [--runs N] [--work-bytes B] [--unix]\n",
+      std::fprintf(stderr, "loopback_bench: unknown argument %s\nusage: loopback_bench [--runs N] [--work-bytes B] [--unix | --unix-stream]\n",
                    a.c_str());
       return 2;
     }
   }
   std::printf("%s, %d requests of 445 bytes each (%d after work on %zu bytes); medians in microseconds\n",
-              over_unix ? "Unix-domain socket" : "loopback TCP", runs,
+              !over_unix ? "loopback TCP" : std::getenv("GENIE_SHARED_MEMORY") ? "Unix-domain socket, plain stream" : "Unix-domain socket, shared memory", runs,
               std::max(1, runs / 4), work_bytes);
   std::printf("%-12s %14s %14s %22s %22s\n", "reply bytes", "send (hot)", "round trip", "send (after work)",
               "round trip - work");

@@ -1,6 +1,8 @@
 // Addresses as users write them, to the transport that serves each form.
 #include "remote/transport.h"
 
+#include <cstdlib>
+
 #include <sys/un.h>
 
 #include <condition_variable>
@@ -141,7 +143,8 @@ std::unique_ptr<Listener> listen_all(std::vector<std::unique_ptr<Listener>> list
 std::unique_ptr<Connection> connect_to(std::string_view address, const TlsClientConfig& tls, std::string_view route_key) {
   check_address(address, tls.enabled());
   if (!is_unix_address(address)) return tcp_connect(parse_host_port(address), tls, route_key);
-  return unix_connect(unix_path(address));
+  const char* shared_memory = std::getenv("GENIE_SHARED_MEMORY");
+  return unix_connect(unix_path(address), std::chrono::seconds(10), !(shared_memory && std::string_view(shared_memory) == "0"));
 }
 
 }  // namespace genie::remote

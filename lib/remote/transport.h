@@ -101,8 +101,11 @@ std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClient
 // answers on, and removes its socket file when it goes. Errors as tcp_listen and tcp_connect.
 std::unique_ptr<Listener> unix_listen(const std::string& path);
 // A connect waits for room in a server's queue of clients to accept at most `wait` (a Unix
-// socket's connect would wait without end).
-std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::seconds wait = std::chrono::seconds(10));
+// socket's connect would wait without end). With `shared_memory`, the client asks the server
+// for memory to share, and the bytes of each call then go through it, not through the kernel
+// (a listener serves clients that ask and clients that do not); without it, a plain stream.
+std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::seconds wait = std::chrono::seconds(10),
+                                         bool shared_memory = true);
 
 // Addresses as users write them: "HOST:PORT" (TCP) or "unix:PATH".
 bool is_unix_address(std::string_view address);
@@ -112,6 +115,8 @@ void check_address(std::string_view address, bool tls = false);
 // tcp_listen or unix_listen by the address's form; TLS only over TCP (Error(kUsage)).
 std::unique_ptr<Listener> listen_at(std::string_view address, const TlsServerConfig& tls = {});
 // tcp_connect or unix_connect by the address's form; TLS only over TCP (Error(kUsage)).
+// Over a Unix socket, with shared memory unless GENIE_SHARED_MEMORY=0 (a plain stream, for
+// a server that is not genie-serve, or to watch the bytes with strace).
 std::unique_ptr<Connection> connect_to(std::string_view address, const TlsClientConfig& tls = {},
                                        std::string_view route_key = {});
 

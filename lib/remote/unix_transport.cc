@@ -1,5 +1,6 @@
 // Unix-domain sockets with standalone Asio, blocking, as the TCP transport: a client on the
-// server's machine reaches it without the TCP/IP stack in between.
+// server's machine reaches it without the TCP/IP stack in between, and genie's own clients
+// then without the kernel at all (shared_memory_connection.h).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/file.h>
@@ -12,7 +13,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
+#include "remote/shared_memory_connection.h"
 #include "remote/stream_connection.h"
 #include "remote/transport.h"
 #include "support/error.h"
@@ -38,6 +41,122 @@ std::unique_ptr<Connection> unix_connection(std::shared_ptr<asio::io_context> io
   return std::make_unique<detail::StreamConnection<local::socket>>(std::move(io), nullptr, std::move(socket), false,
                                                                    std::move(peer), std::move(host));
 }
+
+// A client as the server accepted it: a plain stream (any client that speaks the protocol),
+// or shared memory when its first bytes ask for it. Which, it learns at the first read or
+// write, in the thread that serves the client, so that a slow client cannot stall accept().
+class AcceptedConnection final : public Connection {
+ public:
+  AcceptedConnection(std::shared_ptr<asio::io_context> io, local::socket socket, std::string peer, std::string host)
+      : io_(std::move(io)), socket_(std::move(socket)), fd_(socket_.native_handle()), peer_(std::move(peer)),
+        host_(std::move(host)) {}
+
+  using Connection::write_all;
+  void write_all(const std::vector<std::string_view>& pieces) override { chosen().write_all(pieces); }
+
+  size_t read_some(char* buffer, size_t size) override {
+    Connection& connection = chosen();
+    if (prefix_at_ < prefix_.size()) {  // the bytes read to choose, first
+      const size_t n = std::min(size, prefix_.size() - prefix_at_);
+      std::memcpy(buffer, prefix_.data() + prefix_at_, n);
+      prefix_at_ += n;
+      return n;
+    }
+    return connection.read_some(buffer, size);
+  }
+
+  void shutdown_read() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_shut_ = true;
+    if (chosen_) chosen_->shutdown_read();
+    else ::shutdown(fd_, SHUT_RD);  // ends the read that is choosing
+  }
+  void shutdown_both() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    both_shut_ = true;
+    if (chosen_) chosen_->shutdown_both();
+    else ::shutdown(fd_, SHUT_RDWR);
+  }
+
+  void set_poll_window(PollWindow window) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    window_ = window;
+    if (chosen_) chosen_->set_poll_window(window);
+  }
+  PollWindow poll_window() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return chosen_ ? chosen_->poll_window() : window_;
+  }
+  void next_read_starts_message() override {
+    if (chosen_) chosen_->next_read_starts_message();  // the first message's wait teaches nothing
+  }
+  std::string peer() const override { return peer_; }
+  std::string host() const override { return host_; }
+
+ private:
+  // Only the serving thread chooses; other threads only shut down, under the mutex.
+  Connection& chosen() {
+    if (!chosen_) choose();
+    return *chosen_;
+  }
+
+  void choose() {
+    // The first bytes: as many as the ask has, or up to the first that differ from it; and
+    // the memory's descriptor, which comes with the ask.
+    char first[sizeof detail::kSharedMemoryAsk];
+    size_t got = 0;
+    int memory = -1;
+    while (got < sizeof first) {
+      iovec bytes{first + got, sizeof first - got};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr header{};
+      header.msg_iov = &bytes;
+      header.msg_iovlen = 1;
+      header.msg_control = control;
+      header.msg_controllen = sizeof control;
+      const ssize_t n = ::recvmsg(fd_, &header, MSG_CMSG_CLOEXEC);
+      if (n < 0 && errno == EINTR) continue;
+      // A client may pass descriptors a plain stream never reads: each is closed.
+      for (cmsghdr* c = CMSG_FIRSTHDR(&header); c; c = CMSG_NXTHDR(&header, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int passed;
+          std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+          if (memory < 0) memory = passed;
+          else ::close(passed);
+        }
+      }
+      if (n <= 0) break;  // the end, or an error the stream's read reports again
+      got += static_cast<size_t>(n);
+      if (std::memcmp(first, detail::kSharedMemoryAsk, got) != 0) break;
+    }
+    std::unique_ptr<Connection> chosen;
+    if (got == sizeof first && std::memcmp(first, detail::kSharedMemoryAsk, got) == 0 && memory >= 0) {
+      chosen = detail::shared_memory_serve(socket_.release(), memory, peer_, host_);
+    } else {
+      if (memory >= 0) ::close(memory);
+      prefix_.assign(first, got);
+      chosen = unix_connection(io_, std::move(socket_), peer_, host_);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    chosen_ = std::move(chosen);
+    chosen_->set_poll_window(window_);
+    if (both_shut_) chosen_->shutdown_both();
+    else if (read_shut_) chosen_->shutdown_read();
+  }
+
+  std::shared_ptr<asio::io_context> io_;
+  local::socket socket_;
+  const int fd_;
+  std::string peer_, host_;
+  mutable std::mutex mutex_;
+  std::unique_ptr<Connection> chosen_;
+  bool read_shut_ = false, both_shut_ = false;
+  PollWindow window_;
+  std::string prefix_;
+  size_t prefix_at_ = 0;
+};
 
 const char* kind_of(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
@@ -106,7 +225,7 @@ class UnixListener final : public Listener {
     local::socket socket(*io_);
     if (!detail::accept_next(acceptor_, socket, closed_)) return nullptr;
     auto [peer, host] = peer_of(socket, path_);
-    return unix_connection(io_, std::move(socket), std::move(peer), std::move(host));
+    return std::make_unique<AcceptedConnection>(io_, std::move(socket), std::move(peer), std::move(host));
   }
 
   void close() override { detail::stop_accepting(acceptor_, closed_); }
@@ -184,7 +303,7 @@ class UnixListener final : public Listener {
 
 std::unique_ptr<Listener> unix_listen(const std::string& path) { return std::make_unique<UnixListener>(path); }
 
-std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::seconds wait) {
+std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::seconds wait, bool shared_memory) {
   check_address("unix:" + path);
   auto io = std::make_shared<asio::io_context>();
   local::socket socket(*io);
@@ -208,6 +327,7 @@ std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::s
     fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": the server accepted no connection within " +
                              std::to_string(wait.count()) + " s");
   if (error) fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": " + std::strerror(error));
+  if (shared_memory) return detail::shared_memory_connect(socket.release(), "unix:" + path, "unix");
   return unix_connection(std::move(io), std::move(socket), "unix:" + path, "unix");
 }
 

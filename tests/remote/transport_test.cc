@@ -1,6 +1,9 @@
-// Connections and channels over real loopback TCP and Unix-domain sockets, without LibTorch:
-// messages cross in both directions, a peer that stops mid-frame is reported as such, the
-// listener stops cleanly, polling reads return when bytes come, not when their window ends;
+// Connections and channels over real loopback TCP and Unix-domain sockets (the shared memory
+// genie's clients ask for there, and the plain stream), without LibTorch: messages cross in
+// both directions, a peer that stops mid-frame is reported as such, a writer whose reader
+// leaves or is shut down stops waiting, the listener stops cleanly, polling reads return
+// when bytes come, not when their window ends; a server trusts nothing a client writes into
+// the memory they share;
 // a Unix socket's file is taken over only from a dead server and removed when its listener goes;
 // the poll window learns a peer's gaps; and the pool routing rule (rendezvous hashing) keeps
 // its promises.
@@ -10,11 +13,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,14 +57,22 @@ class RemoveSocketFiles : public ::testing::Environment {
 };
 const auto* const remove_socket_files = ::testing::AddGlobalTestEnvironment(new RemoveSocketFiles);
 
-// The same tests over each transport: an address to listen at, by the form users write.
+// The same tests over each transport: an address to listen at, by the form users write, and
+// a client of it ("unix": with shared memory, as genie's clients connect; "unix_stream": a
+// plain stream, as any other client of the protocol does).
 class Transport : public ::testing::TestWithParam<const char*> {
  protected:
   std::unique_ptr<Listener> listen() {
-    return listen_at(std::string(GetParam()) == "unix" ? "unix:" + socket_path() : "127.0.0.1:0");
+    return listen_at(std::string(GetParam()) == "tcp" ? "127.0.0.1:0" : "unix:" + socket_path());
+  }
+  std::unique_ptr<Connection> connect(const Listener& listener) {
+    const std::string address = listener.address();
+    if (std::string(GetParam()) == "unix_stream")
+      return unix_connect(address.substr(5), std::chrono::seconds(10), /*shared_memory=*/false);
+    return connect_to(address);
   }
 };
-INSTANTIATE_TEST_SUITE_P(TcpAndUnix, Transport, ::testing::Values("tcp", "unix"),
+INSTANTIATE_TEST_SUITE_P(TcpAndUnix, Transport, ::testing::Values("tcp", "unix", "unix_stream"),
                          [](const auto& info) { return std::string(info.param); });
 
 TEST(HostPort, ParsesAndRefuses) {
@@ -154,8 +168,8 @@ TEST_P(Transport, MessagesCrossBothWays) {
     }
   });
   {
-    Channel client(connect_to(listener->address()), Limits{});
-    // Bigger than the read-ahead (read straight into the payload, several reads), of a size
+    Channel client(connect(*listener), Limits{});
+    // Bigger than the read-ahead (and than a shared-memory ring) (read straight into the payload, several reads), of a size
     // no power of two divides; sent from where it lies (a gather write).
     std::string big((7 << 19) + 7, '\0');
     for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) >> 3);
@@ -206,7 +220,7 @@ TEST_P(Transport, PollingReadsReturnOnDataEndAndShutdown) {
   });
   const auto start = steady_clock::now();
   {
-    auto connection = connect_to(listener->address());
+    auto connection = connect(*listener);
     connection->set_poll_window(PollWindow(kWindow));
     Channel client(std::move(connection), Limits{});
     for (int i = 0; i < 100; ++i) {
@@ -223,7 +237,7 @@ TEST_P(Transport, PollingReadsReturnOnDataEndAndShutdown) {
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
 
   // shutdown_read() from another thread ends a read that is polling.
-  std::unique_ptr<Connection> idle_client = connect_to(listener->address());
+  std::unique_ptr<Connection> idle_client = connect(*listener);
   std::unique_ptr<Connection> polling = listener->accept();
   polling->set_poll_window(PollWindow(kWindow));
   const auto before = steady_clock::now();
@@ -298,6 +312,36 @@ TEST(Tcp, PollWindowLearnsFromTheGapsBetweenMessages) {
   EXPECT_EQ(windows[2].current(), microseconds(100));  // back to the floor
 }
 
+// A writer waits while its reader reads nothing; it stops waiting, with an error, when the
+// reader goes, or when the connection is shut down from another thread (a stopping server).
+TEST_P(Transport, AWaitingWriterFailsWhenItsReaderGoesOrItIsShutDown) {
+  using std::chrono::steady_clock;
+  const std::string answer(16 << 20, 'a');  // more than a socket's buffers or a ring hold
+  auto listener = listen();
+  for (const bool reader_goes : {true, false}) {
+    std::unique_ptr<Connection> client = connect(*listener);
+    std::unique_ptr<Connection> server = listener->accept();
+    client->write_all(std::string_view("hello"));
+    char first[5];
+    for (size_t got = 0; got < sizeof first;) got += server->read_some(first + got, sizeof first - got);
+    const auto start = steady_clock::now();
+    std::thread other([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (reader_goes) client.reset();
+      else server->shutdown_both();
+    });
+    try {
+      server->write_all(answer);
+      ADD_FAILURE() << "the write of " << answer.size() << " bytes nobody read succeeded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kIo);
+      EXPECT_NE(std::string(e.what()).find("lost while sending"), std::string::npos) << e.what();
+    }
+    other.join();
+    EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
+  }
+}
+
 TEST_P(Transport, ListenerCloseWakesAccept) {
   auto listener = listen();
   std::thread waiter([&] { EXPECT_EQ(listener->accept(), nullptr); });
@@ -317,6 +361,90 @@ TEST(Tcp, ConnectRefusedIsOneLine) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
     EXPECT_NE(std::string(e.what()).find("cannot connect to 127.0.0.1:"), std::string::npos) << e.what();
   }
+}
+
+// A client of the shared memory as genie's are not: it makes the memory, offers it and then
+// writes what it likes into it. The layout is shared_memory_connection.cc's: the first 8
+// bytes hold how many bytes the client has written into its ring.
+struct RawSharedMemoryClient {
+  int fd = -1;
+  void* memory = MAP_FAILED;
+  static constexpr size_t kBytes = 4096 + 2 * (size_t{1} << 20);
+
+  RawSharedMemoryClient(const std::string& path, bool sealed) {
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.data(), path.size());
+    EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    const int file = ::memfd_create("raw-client", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    EXPECT_EQ(::ftruncate(file, kBytes), 0);
+    if (sealed) {
+      EXPECT_EQ(::fcntl(file, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
+    }
+    memory = ::mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+    EXPECT_NE(memory, MAP_FAILED);
+    char ask[] = "GNIE-SHM";
+    iovec bytes{ask, 8};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr header{};
+    header.msg_iov = &bytes;
+    header.msg_iovlen = 1;
+    header.msg_control = control;
+    header.msg_controllen = sizeof control;
+    cmsghdr* rights = CMSG_FIRSTHDR(&header);
+    rights->cmsg_level = SOL_SOCKET;
+    rights->cmsg_type = SCM_RIGHTS;
+    rights->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(rights), &file, sizeof(int));
+    EXPECT_EQ(::sendmsg(fd, &header, 0), 8);
+    ::close(file);
+  }
+  ~RawSharedMemoryClient() {
+    if (memory != MAP_FAILED) ::munmap(memory, kBytes);
+    ::close(fd);
+  }
+};
+
+// The server maps only memory that can never shrink (or its accesses would fault), and a
+// position a client writes that cannot be ends that client's connection with one line.
+TEST(Unix, AServerTrustsNothingAClientWritesIntoTheMemory) {
+  const std::string path = socket_path();
+  auto listener = unix_listen(path);
+  auto expect_refused = [&](const std::string& why) {
+    std::unique_ptr<Connection> accepted = listener->accept();
+    char byte;
+    try {
+      accepted->read_some(&byte, 1);
+      ADD_FAILURE() << "read from a client that broke the rules";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+      EXPECT_EQ(std::string(e.what()), "connection to unix:pid=" + std::to_string(::getpid()) + ",uid=" +
+                                           std::to_string(::getuid()) + " " + why);
+    }
+  };
+  {
+    RawSharedMemoryClient unsealed(path, false);
+    expect_refused("refused: the memory it offered is not sealed memory of the size genie's clients make");
+  }
+  {
+    RawSharedMemoryClient liar(path, true);
+    static_cast<std::atomic<uint64_t>*>(liar.memory)->store(uint64_t{1} << 40);  // 1 TB written into a 1 MB ring
+    expect_refused("broken: the positions in its shared memory cannot be");
+  }
+  // The listener goes on: a client that keeps the rules is served.
+  std::thread server([&] {
+    Channel channel(listener->accept(), Limits{});
+    auto message = channel.receive();
+    ASSERT_TRUE(message.has_value());
+    channel.send(*message);
+  });
+  Channel client(connect_to("unix:" + path), Limits{});
+  client.send(Query{});
+  auto echoed = client.receive();
+  ASSERT_TRUE(echoed.has_value());
+  EXPECT_TRUE(std::holds_alternative<Query>(*echoed));
+  server.join();
 }
 
 // A server's log names who connected over a Unix socket: the kernel's word for its process;

@@ -320,6 +320,12 @@ expect_run 0 '"graph_sent": true' -- --remote "unix:$sock" "$work/bert.json" --c
 check "bert over a Unix socket: outputs equal local genie-run's" \
   same_outputs "$work/bert.unix.safetensors" "$work/bert.local.safetensors"
 expect_run 0 '"weights_sent": false' -- --remote "unix:$sock" "$work/bert.json" --format json
+# Without the shared memory genie's clients ask for: the socket's plain stream, as any other
+# client of the protocol would use it.
+GENIE_SHARED_MEMORY=0 expect_run 0 '"weights_sent": false' -- --remote "unix:$sock" "$work/bert.json" --format json \
+  -o "$work/bert.unix-stream.safetensors"
+check "bert over a Unix socket's plain stream: outputs equal local genie-run's" \
+  same_outputs "$work/bert.unix-stream.safetensors" "$work/bert.local.safetensors"
 check "the log names the client's process" grep -qE "unix:pid=[0-9]+,uid=$(id -u) run graph=" "$work/local.log"
 expect_run 0 '"weights_sent": false' -- --remote "127.0.0.1:$local_port" "$work/bert.json" --format json
 check "a TCP client of the same server found the graph the Unix client sent" grep -q '"graph_sent": false' "$work/stdout"
@@ -350,18 +356,23 @@ rc=$?
 [[ $rc == 0 ]] && ok || bad "SIGTERM to the Unix-socket server -> exit $rc (want 0)" "$work/local.log"
 check "the socket file went with its server" test ! -e "$sock"
 
-# A server killed mid-run: the client says so in one line and exits 3.
+# A server killed mid-run: the client says so in one line and exits 3 (over TCP, and over a
+# Unix socket, where the client waits on shared memory and learns it from the socket).
 start_server doomed --allow-upload || exit 1
-"$run" --remote "127.0.0.1:$port" "$work/resnet18.json" --check "$models/resnet18.traced.pt" --bench 500 \
-  >"$work/doomed.out" 2>"$work/doomed.err" &
-client=$!
-for _ in $(seq 200); do grep -q ' run graph=' "$work/doomed.log" && break; sleep 0.1; done
-kill -9 "$doomed_pid"
-wait "$doomed_pid" 2>/dev/null
-wait $client
-rc=$?
-if [[ $rc == 3 && $(wc -l <"$work/doomed.err") == 1 ]] && grep -qE 'genie-run: .*(closed the connection|lost)' "$work/doomed.err"; then ok; else
-  bad "client of a killed server -> exit $rc (want 3, one line)" "$work/doomed.err"; fi
+start_unix_server doomed_unix || exit 1
+for address in "127.0.0.1:$port" "unix:$sock"; do
+  if [[ $address == unix:* ]]; then victim=$doomed_unix_pid log="$work/doomed_unix.log"; else victim=$doomed_pid log="$work/doomed.log"; fi
+  "$run" --remote "$address" "$work/resnet18.json" --check "$models/resnet18.traced.pt" --bench 500 \
+    >"$work/doomed.out" 2>"$work/doomed.err" &
+  client=$!
+  for _ in $(seq 200); do grep -q ' run graph=' "$log" && break; sleep 0.1; done
+  kill -9 "$victim"
+  wait "$victim" 2>/dev/null
+  wait $client
+  rc=$?
+  if [[ $rc == 3 && $(wc -l <"$work/doomed.err") == 1 ]] && grep -qE 'genie-run: .*(closed the connection|lost)' "$work/doomed.err"; then ok; else
+    bad "client of a killed server at $address -> exit $rc (want 3, one line)" "$work/doomed.err"; fi
+done
 
 # Across a real interface, where this runs as root: the server in one network namespace,
 # the client in another, joined by a veth pair (so not loopback: a token is required).
