@@ -5,12 +5,15 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -39,11 +42,13 @@ struct Shared {
 };
 constexpr size_t kRingsOffset = 4096;
 static_assert(sizeof(Shared) <= kRingsOffset);
+// The layout docs/protocol.md gives ("Shared memory over a Unix socket").
+static_assert(sizeof(Line) == 64 && offsetof(Shared, tail) == 128 && offsetof(Shared, sleeping) == 256);
 static_assert((kRingBytes & (kRingBytes - 1)) == 0, "positions map to offsets by a mask");
 constexpr size_t kMappedBytes = kRingsOffset + 2 * kRingBytes;
 // Past this many bytes a write makes what it wrote readable before it goes on: a large
 // message is read while it is written.
-constexpr size_t kPublishBytes = 256 * 1024;
+constexpr size_t kPublishBytes = 32 * 1024;
 // How often a poll of the positions looks at the socket too.
 constexpr std::chrono::microseconds kLookEvery{50};
 
@@ -113,12 +118,18 @@ class SharedMemoryConnection final : public Connection {
   }
 
   // The server's side: the client's memory, if it is what offer() makes. Takes `memory`.
+  // Ordinary shared memory (tmpfs) only: a page of a hugetlb file can be missing when the
+  // server touches it (no huge page free), and the access would fault. A client can still
+  // punch holes in its file; the server's next access then takes a page again, at most the
+  // mapping's 2 MiB a connection.
   void accept(int memory) {
     struct stat file{};
+    struct statfs system{};
     const int seals = ::fcntl(memory, F_GET_SEALS);
     const int needed = F_SEAL_SHRINK | F_SEAL_SEAL;
     if (seals < 0 || (seals & needed) != needed || ::fstat(memory, &file) != 0 ||
-        static_cast<uint64_t>(file.st_size) < kMappedBytes) {
+        static_cast<uint64_t>(file.st_size) < kMappedBytes || ::fstatfs(memory, &system) != 0 ||
+        system.f_type != TMPFS_MAGIC) {
       ::close(memory);
       fail(ErrorKind::kBadInput, "connection to " + peer_ +
                                      " refused: the memory it offered is not sealed memory of the size genie's clients make");
@@ -129,6 +140,7 @@ class SharedMemoryConnection final : public Connection {
 
   void write_all(const std::vector<std::string_view>& pieces) override {
     if (write_shut_) fail(ErrorKind::kIo, "connection to " + peer_ + " lost while sending: it was shut down");
+    if (peer_gone_) fail(ErrorKind::kIo, "connection to " + peer_ + " lost while sending: the peer closed it");
     std::atomic<uint64_t>& head = shared_->head[1 - side_].value;
     size_t unpublished = 0;
     for (std::string_view piece : pieces) {

@@ -26,8 +26,8 @@ inline constexpr size_t kRingBytes = size_t{1} << 20;
 // makes: Error(kBadInput).
 std::unique_ptr<Connection> shared_memory_serve(int socket_fd, int memory_fd, std::string peer, std::string host);
 
-// The client's end, on a connected socket (taken): makes the memory (counted against the
-// client's memory, not the server's) and sends it with kSharedMemoryAsk at once, so that
+// The client's end, on a connected socket (taken): makes the memory (its pages touched
+// first by the client, so counted against the client's memory, not the server's) and sends it with kSharedMemoryAsk at once, so that
 // connecting waits for nothing and the first message goes into the ring before the server
 // has accepted. Throws Error(kIo) when the memory cannot be made or sent.
 std::unique_ptr<Connection> shared_memory_connect(int socket_fd, std::string peer, std::string host);

@@ -69,13 +69,13 @@ class AcceptedConnection final : public Connection {
     std::lock_guard<std::mutex> lock(mutex_);
     read_shut_ = true;
     if (chosen_) chosen_->shutdown_read();
-    else ::shutdown(fd_, SHUT_RD);  // ends the read that is choosing
+    else if (fd_ >= 0) ::shutdown(fd_, SHUT_RD);  // ends the read that is choosing
   }
   void shutdown_both() override {
     std::lock_guard<std::mutex> lock(mutex_);
     both_shut_ = true;
     if (chosen_) chosen_->shutdown_both();
-    else ::shutdown(fd_, SHUT_RDWR);
+    else if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
   }
 
   void set_poll_window(PollWindow window) override {
@@ -96,6 +96,7 @@ class AcceptedConnection final : public Connection {
  private:
   // Only the serving thread chooses; other threads only shut down, under the mutex.
   Connection& chosen() {
+    if (refused_) fail(ErrorKind::kIo, "connection to " + peer_ + " ended: the memory it offered was refused");
     if (!chosen_) choose();
     return *chosen_;
   }
@@ -133,7 +134,21 @@ class AcceptedConnection final : public Connection {
     }
     std::unique_ptr<Connection> chosen;
     if (got == sizeof first && std::memcmp(first, detail::kSharedMemoryAsk, got) == 0 && memory >= 0) {
-      chosen = detail::shared_memory_serve(socket_.release(), memory, peer_, host_);
+      // The socket is the shared-memory connection's from here, closed by it even when it
+      // refuses the memory: this wrapper must not touch its number again (a new client's
+      // socket may have it by then).
+      int socket_fd;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        socket_fd = socket_.release();
+        fd_ = -1;
+      }
+      try {
+        chosen = detail::shared_memory_serve(socket_fd, memory, peer_, host_);
+      } catch (...) {
+        refused_ = true;
+        throw;
+      }
     } else {
       if (memory >= 0) ::close(memory);
       prefix_.assign(first, got);
@@ -148,8 +163,9 @@ class AcceptedConnection final : public Connection {
 
   std::shared_ptr<asio::io_context> io_;
   local::socket socket_;
-  const int fd_;
+  int fd_;  // the socket's, until a shared-memory connection takes it (-1); under mutex_
   std::string peer_, host_;
+  bool refused_ = false;
   mutable std::mutex mutex_;
   std::unique_ptr<Connection> chosen_;
   bool read_shut_ = false, both_shut_ = false;

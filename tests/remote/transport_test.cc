@@ -323,7 +323,11 @@ TEST_P(Transport, AWaitingWriterFailsWhenItsReaderGoesOrItIsShutDown) {
     std::unique_ptr<Connection> server = listener->accept();
     client->write_all(std::string_view("hello"));
     char first[5];
-    for (size_t got = 0; got < sizeof first;) got += server->read_some(first + got, sizeof first - got);
+    for (size_t got = 0; got < sizeof first;) {
+      const size_t n = server->read_some(first + got, sizeof first - got);
+      ASSERT_GT(n, 0u) << "the client's first bytes did not come";
+      got += n;
+    }
     const auto start = steady_clock::now();
     std::thread other([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -407,21 +411,46 @@ struct RawSharedMemoryClient {
 };
 
 // The server maps only memory that can never shrink (or its accesses would fault), and a
-// position a client writes that cannot be ends that client's connection with one line.
+// position a client writes that cannot be ends that client's connection with one line. A
+// refused connection stays refused and touches no other client's socket (the next client's
+// may have the number its socket had); the listener goes on.
 TEST(Unix, AServerTrustsNothingAClientWritesIntoTheMemory) {
   const std::string path = socket_path();
   auto listener = unix_listen(path);
+  const std::string peer = "connection to unix:pid=" + std::to_string(::getpid()) + ",uid=" + std::to_string(::getuid());
   auto expect_refused = [&](const std::string& why) {
-    std::unique_ptr<Connection> accepted = listener->accept();
+    std::unique_ptr<Connection> refused = listener->accept();
     char byte;
     try {
-      accepted->read_some(&byte, 1);
+      refused->read_some(&byte, 1);
       ADD_FAILURE() << "read from a client that broke the rules";
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
-      EXPECT_EQ(std::string(e.what()), "connection to unix:pid=" + std::to_string(::getpid()) + ",uid=" +
-                                           std::to_string(::getuid()) + " " + why);
+      EXPECT_EQ(std::string(e.what()), peer + " " + why);
     }
+    // A client that keeps the rules, accepted after the refusal.
+    std::thread server([&] {
+      Channel channel(listener->accept(), Limits{});
+      auto message = channel.receive();
+      ASSERT_TRUE(message.has_value());
+      channel.send(*message);
+    });
+    Channel client(connect_to("unix:" + path), Limits{});
+    client.send(Query{});
+    // What the server does with the refused connection meanwhile (answer its error, shut it
+    // down) fails on that connection alone.
+    try {
+      refused->write_all(std::string_view("an error reply"));
+      ADD_FAILURE() << "wrote to a refused connection";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kIo);
+      EXPECT_EQ(std::string(e.what()), peer + " ended: the memory it offered was refused");
+    }
+    refused->shutdown_both();
+    auto echoed = client.receive();
+    ASSERT_TRUE(echoed.has_value());
+    EXPECT_TRUE(std::holds_alternative<Query>(*echoed));
+    server.join();
   };
   {
     RawSharedMemoryClient unsealed(path, false);
@@ -430,21 +459,16 @@ TEST(Unix, AServerTrustsNothingAClientWritesIntoTheMemory) {
   {
     RawSharedMemoryClient liar(path, true);
     static_cast<std::atomic<uint64_t>*>(liar.memory)->store(uint64_t{1} << 40);  // 1 TB written into a 1 MB ring
-    expect_refused("broken: the positions in its shared memory cannot be");
+    std::unique_ptr<Connection> accepted = listener->accept();
+    char byte;
+    try {
+      accepted->read_some(&byte, 1);
+      ADD_FAILURE() << "read from a client whose position cannot be";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+      EXPECT_EQ(std::string(e.what()), peer + " broken: the positions in its shared memory cannot be");
+    }
   }
-  // The listener goes on: a client that keeps the rules is served.
-  std::thread server([&] {
-    Channel channel(listener->accept(), Limits{});
-    auto message = channel.receive();
-    ASSERT_TRUE(message.has_value());
-    channel.send(*message);
-  });
-  Channel client(connect_to("unix:" + path), Limits{});
-  client.send(Query{});
-  auto echoed = client.receive();
-  ASSERT_TRUE(echoed.has_value());
-  EXPECT_TRUE(std::holds_alternative<Query>(*echoed));
-  server.join();
 }
 
 // A server's log names who connected over a Unix socket: the kernel's word for its process;
