@@ -95,22 +95,7 @@ class SharedMemoryConnection final : public Connection {
       cannot_share("cannot make it: ", error);
     }
     map(memory);
-    iovec bytes{const_cast<char*>(kSharedMemoryAsk), sizeof kSharedMemoryAsk};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr header{};
-    header.msg_iov = &bytes;
-    header.msg_iovlen = 1;
-    header.msg_control = control;
-    header.msg_controllen = sizeof control;
-    cmsghdr* rights = CMSG_FIRSTHDR(&header);
-    rights->cmsg_level = SOL_SOCKET;
-    rights->cmsg_type = SCM_RIGHTS;
-    rights->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(rights), &memory, sizeof(int));
-    ssize_t sent;
-    do {
-      sent = ::sendmsg(fd_, &header, MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
+    const ssize_t sent = send_with_descriptor(fd_, std::string_view(kSharedMemoryAsk, sizeof kSharedMemoryAsk), memory);
     const int error = errno;
     ::close(memory);
     if (sent != static_cast<ssize_t>(sizeof kSharedMemoryAsk))
@@ -336,6 +321,53 @@ class SharedMemoryConnection final : public Connection {
 };
 
 }  // namespace
+
+ssize_t send_with_descriptor(int socket_fd, std::string_view bytes, int descriptor) {
+  iovec data{const_cast<char*>(bytes.data()), bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr header{};
+  header.msg_iov = &data;
+  header.msg_iovlen = 1;
+  header.msg_control = control;
+  header.msg_controllen = sizeof control;
+  cmsghdr* rights = CMSG_FIRSTHDR(&header);
+  rights->cmsg_level = SOL_SOCKET;
+  rights->cmsg_type = SCM_RIGHTS;
+  rights->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(rights), &descriptor, sizeof(int));
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(socket_fd, &header, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  return sent;
+}
+
+ssize_t receive_with_descriptor(int socket_fd, char* buffer, size_t size, int& descriptor) {
+  iovec data{buffer, size};
+  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
+  msghdr header{};
+  header.msg_iov = &data;
+  header.msg_iovlen = 1;
+  header.msg_control = control;
+  header.msg_controllen = sizeof control;
+  ssize_t received;
+  do {
+    received = ::recvmsg(socket_fd, &header, MSG_CMSG_CLOEXEC);
+  } while (received < 0 && errno == EINTR);
+  const int error = errno;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&header); c; c = CMSG_NXTHDR(&header, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int passed;
+      std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+      if (descriptor < 0) descriptor = passed;
+      else ::close(passed);
+    }
+  }
+  errno = error;
+  return received;
+}
 
 std::unique_ptr<Connection> shared_memory_serve(int socket_fd, int memory_fd, std::string peer, std::string host) {
   std::unique_ptr<SharedMemoryConnection> connection;

@@ -5,8 +5,11 @@
 // Internal to the Unix transport (unix_transport.cc); callers see only transport.h.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "remote/transport.h"
 
@@ -31,5 +34,12 @@ std::unique_ptr<Connection> shared_memory_serve(int socket_fd, int memory_fd, st
 // connecting waits for nothing and the first message goes into the ring before the server
 // has accepted. Throws Error(kIo) when the memory cannot be made or sent.
 std::unique_ptr<Connection> shared_memory_connect(int socket_fd, std::string peer, std::string host);
+
+// sendmsg of `bytes` with `descriptor` (SCM_RIGHTS), again on EINTR: what sendmsg returns.
+ssize_t send_with_descriptor(int socket_fd, std::string_view bytes, int descriptor);
+// recvmsg of up to `size` bytes, again on EINTR: what recvmsg returns (errno kept). The first
+// descriptor that came with them goes to `descriptor` if it is still -1; every other one is
+// closed (a peer may pass descriptors nobody asked for).
+ssize_t receive_with_descriptor(int socket_fd, char* buffer, size_t size, int& descriptor);
 
 }  // namespace genie::remote::detail

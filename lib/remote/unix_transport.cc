@@ -108,26 +108,7 @@ class AcceptedConnection final : public Connection {
     size_t got = 0;
     int memory = -1;
     while (got < sizeof first) {
-      iovec bytes{first + got, sizeof first - got};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-      msghdr header{};
-      header.msg_iov = &bytes;
-      header.msg_iovlen = 1;
-      header.msg_control = control;
-      header.msg_controllen = sizeof control;
-      const ssize_t n = ::recvmsg(fd_, &header, MSG_CMSG_CLOEXEC);
-      if (n < 0 && errno == EINTR) continue;
-      // A client may pass descriptors a plain stream never reads: each is closed.
-      for (cmsghdr* c = CMSG_FIRSTHDR(&header); c; c = CMSG_NXTHDR(&header, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; ++i) {
-          int passed;
-          std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-          if (memory < 0) memory = passed;
-          else ::close(passed);
-        }
-      }
+      const ssize_t n = detail::receive_with_descriptor(fd_, first + got, sizeof first - got, memory);
       if (n <= 0) break;  // the end, or an error the stream's read reports again
       got += static_cast<size_t>(n);
       if (std::memcmp(first, detail::kSharedMemoryAsk, got) != 0) break;

@@ -29,6 +29,7 @@
 #include "remote/channel.h"
 #include "remote/content_hash.h"
 #include "remote/frame.h"
+#include "remote/shared_memory_connection.h"
 #include "remote/transport.h"
 #include "support/error.h"
 
@@ -388,20 +389,7 @@ struct RawSharedMemoryClient {
     }
     memory = ::mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
     EXPECT_NE(memory, MAP_FAILED);
-    char ask[] = "GNIE-SHM";
-    iovec bytes{ask, 8};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr header{};
-    header.msg_iov = &bytes;
-    header.msg_iovlen = 1;
-    header.msg_control = control;
-    header.msg_controllen = sizeof control;
-    cmsghdr* rights = CMSG_FIRSTHDR(&header);
-    rights->cmsg_level = SOL_SOCKET;
-    rights->cmsg_type = SCM_RIGHTS;
-    rights->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(rights), &file, sizeof(int));
-    EXPECT_EQ(::sendmsg(fd, &header, 0), 8);
+    EXPECT_EQ(detail::send_with_descriptor(fd, "GNIE-SHM", file), 8);
     ::close(file);
   }
   ~RawSharedMemoryClient() {

@@ -1,11 +1,14 @@
-"""The deployment examples (docs/deploy/) start genie-serve with flags it accepts.
+"""The deployment examples (docs/deploy/, and the pod in docs/deploy.md) start genie-serve
+with flags it accepts.
 
 Kubernetes runs a container's `command` (or, without one, the image's ENTRYPOINT) followed
 by its `args`; this rebuilds that command line for every container in the manifests, with
 the Containerfile's ENTRYPOINT, and checks it against `genie-serve --help`: every flag
 exists, none but --listen is given twice, each flag that takes a value has one, and the
-files it names are under a mounted volume. Nothing here can start a pod, so this is what
-keeps the examples from drifting away from the tool.
+files it names are under a mounted volume. The pod spec in deploy.md's yaml blocks is
+checked the same way, and a client container there must reach the server's Unix socket
+through a volume both mount. Nothing here can start a pod, so this is what keeps the
+examples from drifting away from the tool.
 
     python deploy_files_test.py GENIE_SERVE DEPLOY_DIR
 """
@@ -101,6 +104,41 @@ for name in ("genie-serve-pool.yaml", "kserve-runtime.yaml"):
             argv = container.get("command", entrypoint) + container.get("args", [])
             check_command(where, argv, mounts)
 
-check("the manifests have containers", manifests >= 2, manifests)
+# The pod of deploy.md ("A client in the same pod"): a fragment, `spec:` and its containers.
+guide = open(f"{deploy}/../deploy.md").read()
+blocks = re.findall(r"^```yaml\n(.*?)^```", guide, re.M | re.S)
+check("deploy.md has its pod example", len(blocks) >= 1, len(blocks))
+for n, block in enumerate(blocks, 1):
+    doc = yaml.safe_load(block)
+    pod = (doc or {}).get("spec", {})
+    volumes = {v["name"] for v in pod.get("volumes", [])}
+    servers, clients = {}, []
+    for container in pod.get("containers", []):
+        where = f"deploy.md yaml block {n} container/{container['name']}"
+        mounts = {}
+        for mount in container.get("volumeMounts", []):
+            check(f"{where}: mount {mount['name']}", mount["name"] in volumes, "no such volume in the pod")
+            mounts[mount["mountPath"]] = mount["name"]
+        # Without a command a container runs its own image's entrypoint: the Containerfile's
+        # only for the genie-serve image.
+        own = entrypoint if container.get("image", "").startswith("genie-serve") else []
+        argv = container.get("command", own) + container.get("args", [])
+        if argv[:1] == ["genie-serve"]:
+            manifests += 1
+            check_command(where, argv, set(mounts))
+            for i, a in enumerate(argv[:-1]):
+                if a == "--listen" and argv[i + 1].startswith("unix:"):
+                    servers[argv[i + 1]] = mounts
+        else:
+            clients += [(where, e["value"], mounts) for e in container.get("env", []) if e["name"] == "GENIE_REMOTE"]
+    for where, address, mounts in clients:
+        check(f"{where}: GENIE_REMOTE={address}", address in servers, f"no genie-serve of the pod listens there {sorted(servers)}")
+        if address in servers:
+            socket_dir = address[len("unix:"):].rsplit("/", 1)[0]
+            check(f"{where}: {address}", mounts.get(socket_dir) is not None and
+                  mounts.get(socket_dir) == servers[address].get(socket_dir),
+                  "the socket's directory is not a volume the server's container mounts too")
+
+check("the manifests have containers", manifests >= 3, manifests)
 print(f"deploy files: {manifests} containers checked, {len(failures)} failures")
 sys.exit(1 if failures else 0)
