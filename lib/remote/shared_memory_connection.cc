@@ -60,8 +60,6 @@ inline void cpu_relax() {
 #endif
 }
 
-std::string os_error(int error) { return std::strerror(error); }
-
 class SharedMemoryConnection final : public Connection {
  public:
   // Takes `socket_fd` (closed here even when this throws).
@@ -71,7 +69,7 @@ class SharedMemoryConnection final : public Connection {
     if (wake_fd_ < 0) {
       const int error = errno;
       ::close(fd_);
-      fail(ErrorKind::kIo, "connection to " + peer_ + " lost: cannot make an eventfd: " + os_error(error));
+      fail(ErrorKind::kIo, "connection to " + peer_ + " lost: cannot make an eventfd: " + std::strerror(error));
     }
   }
 
@@ -99,7 +97,7 @@ class SharedMemoryConnection final : public Connection {
     const int error = errno;
     ::close(memory);
     if (sent != static_cast<ssize_t>(sizeof kSharedMemoryAsk))
-      fail(ErrorKind::kIo, "cannot connect to " + peer_ + ": " + (sent < 0 ? os_error(error) : "short write"));
+      fail(ErrorKind::kIo, "cannot connect to " + peer_ + ": " + (sent < 0 ? std::strerror(error) : "short write"));
   }
 
   // The server's side: the client's memory, if it is what offer() makes. Takes `memory`.
@@ -191,7 +189,7 @@ class SharedMemoryConnection final : public Connection {
 
  private:
   [[noreturn]] void cannot_share(const char* what, int error) const {
-    fail(ErrorKind::kIo, "cannot connect to " + peer_ + ": memory to share: " + what + os_error(error));
+    fail(ErrorKind::kIo, "cannot connect to " + peer_ + ": memory to share: " + what + std::strerror(error));
   }
 
   [[noreturn]] void corrupt() const {
@@ -205,7 +203,7 @@ class SharedMemoryConnection final : public Connection {
     if (address == MAP_FAILED) {
       const int error = errno;
       ::close(memory);
-      fail(ErrorKind::kIo, "connection to " + peer_ + " lost: cannot map the memory it shares: " + os_error(error));
+      fail(ErrorKind::kIo, "connection to " + peer_ + " lost: cannot map the memory it shares: " + std::strerror(error));
     }
     shared_ = static_cast<Shared*>(address);
     rings_ = static_cast<char*>(address) + kRingsOffset;
@@ -354,7 +352,7 @@ ssize_t receive_with_descriptor(int socket_fd, char* buffer, size_t size, int& d
   do {
     received = ::recvmsg(socket_fd, &header, MSG_CMSG_CLOEXEC);
   } while (received < 0 && errno == EINTR);
-  const int error = errno;
+  if (received < 0) return received;
   for (cmsghdr* c = CMSG_FIRSTHDR(&header); c; c = CMSG_NXTHDR(&header, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -365,7 +363,6 @@ ssize_t receive_with_descriptor(int socket_fd, char* buffer, size_t size, int& d
       else ::close(passed);
     }
   }
-  errno = error;
   return received;
 }
 

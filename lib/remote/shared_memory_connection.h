@@ -37,7 +37,7 @@ std::unique_ptr<Connection> shared_memory_connect(int socket_fd, std::string pee
 
 // sendmsg of `bytes` with `descriptor` (SCM_RIGHTS), again on EINTR: what sendmsg returns.
 ssize_t send_with_descriptor(int socket_fd, std::string_view bytes, int descriptor);
-// recvmsg of up to `size` bytes, again on EINTR: what recvmsg returns (errno kept). The first
+// recvmsg of up to `size` bytes, again on EINTR: what recvmsg returns (errno set when < 0). The first
 // descriptor that came with them goes to `descriptor` if it is still -1; every other one is
 // closed (a peer may pass descriptors nobody asked for).
 ssize_t receive_with_descriptor(int socket_fd, char* buffer, size_t size, int& descriptor);

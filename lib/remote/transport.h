@@ -101,9 +101,10 @@ std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClient
 // answers on, and removes its socket file when it goes. Errors as tcp_listen and tcp_connect.
 std::unique_ptr<Listener> unix_listen(const std::string& path);
 // A connect waits for room in a server's queue of clients to accept at most `wait` (a Unix
-// socket's connect would wait without end). With `shared_memory`, the client asks the server
-// for memory to share, and the bytes of each call then go through it, not through the kernel
-// (a listener serves clients that ask and clients that do not); without it, a plain stream.
+// socket's connect would wait without end). With `shared_memory`, the client makes memory and
+// offers it to the server with its first bytes, and the bytes of each call then go through
+// it, not through the kernel (a listener serves clients that offer and clients that do not);
+// without it, a plain stream.
 std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::seconds wait = std::chrono::seconds(10),
                                          bool shared_memory = true);
 
