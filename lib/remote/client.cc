@@ -22,14 +22,15 @@ T RemoteClient::expect(const char* request) {
                                  std::string(message_type_name(static_cast<uint8_t>(reply->index() + 1))) + " message");
 }
 
-RemoteClient RemoteClient::connect(const std::string& address, const ClientOptions& options) {
-  auto connection = connect_to(address, options.tls, options.route_key);
+RemoteClient RemoteClient::greet(std::unique_ptr<Connection> connection, const std::string& address,
+                                 const ClientOptions& options, const std::string& ticket) {
   connection->set_poll_window(options.poll_window);
   auto channel = std::make_unique<Channel>(std::move(connection), options.limits);
   RemoteClient client(std::move(channel));
   Hello hello;
   hello.token = options.token;
   hello.client = options.name;
+  hello.ticket = ticket;
   client.channel_->send(hello);
   client.welcome_ = client.expect<Welcome>("hello");
   if (client.welcome_.major != kProtocolMajor)
@@ -43,6 +44,26 @@ RemoteClient RemoteClient::connect(const std::string& address, const ClientOptio
   const uint64_t frame_room = client.welcome_.max_frame_bytes > kFrameOverhead ? client.welcome_.max_frame_bytes - kFrameOverhead : 1;
   client.part_bytes_ = std::min(options.part_bytes ? options.part_bytes : kDefaultPart, frame_room);
   return client;
+}
+
+RemoteClient RemoteClient::connect(const std::string& address, const ClientOptions& options) {
+  RemoteClient client = greet(connect_to(address, options.tls, options.route_key), address, options, "");
+  // A server on this machine, reached over loopback TCP, offers an abstract socket where the
+  // calls go through shared memory. Only an abstract name is taken (a server names no file
+  // for this client to open), and only over loopback: through a tunnel (ssh -L) the server
+  // sees loopback too, but its name is not in this machine's namespace, and the client stays.
+  const Welcome& offer = client.welcome_;
+  const std::string kAbstract = "unix:@";
+  if (offer.same_host.rfind(kAbstract, 0) != 0 || !shared_memory_wanted() ||
+      !is_loopback(client.channel_->connection().host()))
+    return client;
+  try {
+    const std::string shown = client.channel_->connection().peer() + " (shared memory)";
+    auto moved = unix_connect(offer.same_host.substr(5), std::chrono::seconds(2), true, shown);
+    return greet(std::move(moved), address, options, offer.ticket);
+  } catch (const Error&) {  // what failed is only the faster way; the TCP connection still serves
+    return client;
+  }
 }
 
 UploadReport RemoteClient::ensure(std::shared_ptr<const std::string> graph_json,

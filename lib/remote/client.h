@@ -39,7 +39,9 @@ struct UploadReport {
 
 class RemoteClient {
  public:
-  // Connects and exchanges hello/welcome. Throws Error(kIo) if the server cannot be reached,
+  // Connects and exchanges hello/welcome. When the server is on this machine, reached over
+  // loopback TCP, and offers shared memory (protocol 1.3), moves there unless
+  // GENIE_SHARED_MEMORY=0; if that fails, stays on TCP. Throws Error(kIo) if the server cannot be reached,
   // Error(kUsage) if it refuses the token, Error(kUnsupported) for a protocol version it
   // does not speak.
   static RemoteClient connect(const std::string& address, const ClientOptions& options);  // HOST:PORT or unix:PATH
@@ -70,6 +72,9 @@ class RemoteClient {
 
  private:
   explicit RemoteClient(std::unique_ptr<Channel> channel) : channel_(std::move(channel)) {}
+  // Hello and welcome on a new connection; `ticket` for the same-host socket a welcome named.
+  static RemoteClient greet(std::unique_ptr<Connection> connection, const std::string& address,
+                            const ClientOptions& options, const std::string& ticket);
   // Sends content whole, or in parts when it is larger than part_bytes_ and the server
   // speaks 1.1; returns when the server has stored it.
   void upload(ContentKind kind, const Digest& digest, std::string_view content, const char* what);

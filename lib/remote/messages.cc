@@ -79,6 +79,7 @@ struct Encoder {
     w.u16(m.minor);
     w.str(m.token);
     w.str(m.client);
+    if (!m.ticket.empty()) w.str(m.ticket);
   }
   void operator()(const Welcome& m) {
     w.u16(m.major);
@@ -86,6 +87,10 @@ struct Encoder {
     w.str(m.server);
     w.str(m.device);
     w.u64(m.max_frame_bytes);
+    if (!m.same_host.empty()) {
+      w.str(m.same_host);
+      w.str(m.ticket);
+    }
   }
   void operator()(const ErrorReply& m) {
     w.u8(m.code);
@@ -193,6 +198,7 @@ Message message_decode(uint8_t type, std::string_view payload, const Limits& lim
       m.minor = r.u16();
       m.token = r.str(limits.max_string_bytes);
       m.client = r.str(limits.max_string_bytes);
+      if (m.minor >= 3 && r.remaining() > 0) m.ticket = r.str(limits.max_string_bytes);
       out = std::move(m);
       break;
     }
@@ -203,6 +209,10 @@ Message message_decode(uint8_t type, std::string_view payload, const Limits& lim
       m.server = r.str(limits.max_string_bytes);
       m.device = r.str(limits.max_string_bytes);
       m.max_frame_bytes = r.u64();
+      if (m.minor >= 3 && r.remaining() > 0) {
+        m.same_host = r.str(limits.max_string_bytes);
+        m.ticket = r.str(limits.max_string_bytes);
+      }
       out = std::move(m);
       break;
     }

@@ -19,7 +19,8 @@
 namespace genie::remote {
 
 inline constexpr uint16_t kProtocolMajor = 1;
-inline constexpr uint16_t kProtocolMinor = 2;  // 1.1: put-part / received; 1.2: aligned tensors
+// 1.1: put-part / received; 1.2: aligned tensors; 1.3: a same-host client moves to shared memory
+inline constexpr uint16_t kProtocolMinor = 3;
 
 // SHA-256 of the bytes a graph or weights file is sent as (remote/content_hash.h).
 using Digest = std::array<uint8_t, 32>;
@@ -40,6 +41,9 @@ struct Hello {
   uint16_t minor = kProtocolMinor;
   std::string token;   // "" when the server needs none
   std::string client;  // free text for the server's log ("genie-run 0.1.0")
+  // (1.3) On the connection a welcome's `same_host` named: the ticket that welcome gave. On the
+  // wire only when not empty, so a hello without one reads as 1.2's.
+  std::string ticket;
 };
 // Server -> client: the version both will speak and what the server runs on.
 struct Welcome {
@@ -48,6 +52,13 @@ struct Welcome {
   std::string server;  // "genie-serve 0.1.0"
   std::string device;  // "cuda:0"
   uint64_t max_frame_bytes = 0;
+  // (1.3) To a client that reached it over loopback TCP: an address on this machine that
+  // reaches the same server without TCP ("unix:@genie-serve.<random>", where the connection
+  // goes through shared memory), and a ticket for one hello there, which stands for this
+  // connection's credentials. Both on the wire only when offered, and only to a client that
+  // said 1.3.
+  std::string same_host;
+  std::string ticket;
 };
 // Either way: the request failed (or the hello was refused); the connection stays usable
 // unless the error says otherwise. `code` is a genie::ErrorKind (support/error.h).

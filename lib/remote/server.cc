@@ -3,10 +3,12 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/ones.h>
 #include <ATen/Parallel.h>
+#include <sys/random.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -101,6 +103,20 @@ struct Server::Impl {
   std::mutex failure_mutex;
   std::string failure;  // why the server stopped by itself
 
+  // Clients on this machine over TCP (ServerOptions::same_host_memory): the abstract socket
+  // that takes them back, and the tickets given for it, each good for one hello.
+  std::atomic<Listener*> same_host_listener{nullptr};
+  std::string same_host_address;  // set before the first client is served
+  std::atomic<bool> same_host_open{false};  // offers are made
+  std::mutex tickets_mutex;
+  struct Ticket {
+    Clock::time_point given;
+    uint64_t connection;  // the TCP connection it was given on, which its use replaces
+  };
+  std::map<std::string, Ticket> tickets;
+  static constexpr auto kTicketLife = std::chrono::seconds(10);
+  static constexpr size_t kMaxTickets = 4096;
+
   // A client must not read what another client's tensors left in memory.
   explicit Impl(ServerOptions o) : options(std::move(o)) { options.run.zero_uninitialized = true; }
 
@@ -121,10 +137,53 @@ struct Server::Impl {
     std::fprintf(stderr, "genie-serve: %s\n", clean.c_str());
   }
 
+  // A ticket for one hello on the same-host socket, or "" when the system has no randomness
+  // to give (then no offer is made). Tickets not used within kTicketLife are forgotten, as
+  // are the oldest beyond kMaxTickets: only clients that showed their credentials get one.
+  std::string give_ticket(uint64_t connection) {
+    unsigned char raw[16];
+    if (::getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw)) return "";
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string ticket;
+    for (unsigned char c : raw) {
+      ticket.push_back(kHex[c >> 4]);
+      ticket.push_back(kHex[c & 15]);
+    }
+    const Clock::time_point now = Clock::now();
+    std::lock_guard<std::mutex> lock(tickets_mutex);
+    for (auto it = tickets.begin(); it != tickets.end();)
+      it = now - it->second.given >= kTicketLife ? tickets.erase(it) : std::next(it);
+    if (tickets.size() >= kMaxTickets)
+      tickets.erase(std::min_element(tickets.begin(), tickets.end(),
+                                     [](const auto& a, const auto& b) { return a.second.given < b.second.given; }));
+    tickets[ticket] = {now, connection};
+    return ticket;
+  }
+
+  // Whether `ticket` was given and is still good; it is good only once. Its TCP connection is
+  // ended (the client leaves it), so that a client that moved counts once against
+  // max_connections: the same-host socket admits before it knows who comes (admit).
+  bool take_ticket(const std::string& ticket) {
+    std::optional<Ticket> taken;
+    {
+      std::lock_guard<std::mutex> lock(tickets_mutex);
+      auto it = tickets.find(ticket);
+      if (it == tickets.end()) return false;
+      if (Clock::now() - it->second.given < kTicketLife) taken = it->second;
+      tickets.erase(it);
+    }
+    if (!taken) return false;
+    std::lock_guard<std::mutex> lock(connections_mutex);
+    if (auto it = open_connections.find(taken->connection); it != open_connections.end())
+      it->second.connection->shutdown_read();
+    return true;
+  }
+
   // Server::stop().
   void stop_server() {
     stopping = true;
     if (Listener* l = listener.load()) l->close();
+    if (Listener* l = same_host_listener.load()) l->close();
     std::lock_guard<std::mutex> lock(connections_mutex);
     for (auto& [id, open] : open_connections) open.connection->shutdown_read();
     connections_changed.notify_all();
@@ -167,7 +226,9 @@ struct Server::Impl {
   // are connected. Connections waiting for their hello make room for it: a host's among
   // themselves first, so that one address opening connections in a loop cuts its own, not
   // other hosts' clients.
-  bool admit(uint64_t id, Connection& connection) {
+  // A connection to the same-host socket is not refused for max_connections here: the client
+  // it is for holds a place already, which it gives up when its ticket is taken.
+  bool admit(uint64_t id, Connection& connection, bool same_host) {
     std::lock_guard<std::mutex> lock(connections_mutex);
     const std::string host = connection.host();
     const auto none = open_connections.end();
@@ -183,7 +244,7 @@ struct Server::Impl {
       ++waiting_here;
       if (oldest_here == none || open.opened < oldest_here->second.opened) oldest_here = it;
     }
-    if (greeted >= options.max_connections) {
+    if (greeted >= options.max_connections && !same_host) {
       ++stats.refused_connections;
       log(connection.peer() + " refused: " + std::to_string(greeted) + " clients are connected (--max-connections)");
       return false;
@@ -441,7 +502,8 @@ struct Server::Impl {
 
   // One client, start to end. Errors in a request are answered and the connection goes on;
   // a broken frame, a failed hello or a vanished peer ends this connection only.
-  void handle(Channel& channel, uint64_t id) {
+  // `same_host`: the connection came to the same-host socket, where a hello needs a ticket.
+  void handle(Channel& channel, uint64_t id, bool same_host) {
     const std::string peer = channel.connection().peer();
     bool greeted = false;
     std::optional<PartialUpload> pending;
@@ -505,6 +567,14 @@ struct Server::Impl {
             }
             open.greeted = true;
           }
+          // Anyone in the server's network namespace can reach the abstract socket; a ticket
+          // shows that this client passed the TCP connection's checks (TLS client
+          // certificates included, which a Unix socket cannot ask for). Taken last, when nothing
+          // else can refuse this hello: taking it ends the TCP connection.
+          if (same_host && !take_ticket(hello->ticket)) {
+            close_after = true;
+            fail(ErrorKind::kUsage, "this socket takes only clients sent here by this server, with the ticket it gave");
+          }
           greeted = true;
           channel.set_limits(options.limits);  // the whole frame limit, now that it knows the client
           if (!options.allow_upload)  // refused from the header: an upload's bytes are never held
@@ -512,8 +582,19 @@ struct Server::Impl {
               if (type == MessageType::kPut || type == MessageType::kPutPart) refuse_uploads();
             });
           detail = hello->client;
-          reply = Welcome{kProtocolMajor, std::min(hello->minor, kProtocolMinor), options.name,
-                          options.run.device.str(), options.limits.max_frame_bytes};
+          Welcome welcome;
+          welcome.minor = std::min(hello->minor, kProtocolMinor);
+          welcome.server = options.name;
+          welcome.device = options.run.device.str();
+          welcome.max_frame_bytes = options.limits.max_frame_bytes;
+          if (same_host) {
+            ++stats.same_host_moves;
+            detail += " (moved here from TCP)";
+          } else if (hello->minor >= 3 && same_host_open && is_loopback(channel.connection().host())) {
+            welcome.ticket = give_ticket(id);
+            if (!welcome.ticket.empty()) welcome.same_host = same_host_address;
+          }
+          reply = std::move(welcome);
           agreed_layout = hello->minor >= 2 ? TensorLayout::kAligned : TensorLayout::kPacked;
         } else if (!greeted) {
           close_after = true;
@@ -583,6 +664,7 @@ void Server::serve(Listener& listener) {
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::vector<Worker> workers;
+  std::mutex workers_mutex;  // workers and next_id: two threads accept
   std::thread watchdog([this] { impl_->close_silent_connections(); });
   // Before hello, a frame need hold no more than a hello: a client that has not shown its
   // token cannot make the server take in gigabytes.
@@ -590,60 +672,103 @@ void Server::serve(Listener& listener) {
   Limits before_hello = impl_->options.limits;
   before_hello.max_frame_bytes = std::min(before_hello.max_frame_bytes, kHelloFrameBytes);
   uint64_t next_id = 0;
+
+  // A thread for a client just accepted.
+  auto take = [&](std::unique_ptr<Connection> connection, bool same_host) {
+    std::lock_guard<std::mutex> lock(workers_mutex);
+    ++impl_->stats.connections;
+    // Reap the threads of clients that have gone.
+    for (auto it = workers.begin(); it != workers.end();) {
+      if (*it->done) {
+        it->thread.join();
+        it = workers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    const uint64_t id = next_id++;
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    connection->set_poll_window(impl_->options.poll_window);
+    auto channel = std::make_shared<Channel>(std::move(connection), before_hello);
+    workers.reserve(workers.size() + 1);  // so that adding the worker below cannot throw
+    if (!impl_->admit(id, channel->connection(), same_host)) return;  // closed as `channel` goes
+    auto serve_one = [this, id, channel, done, same_host] {
+      try {
+        // A new thread takes the process's intra-op thread count only when told (OpenMP
+        // keeps it per thread), and no autograd bookkeeping.
+        at::init_num_threads();
+        c10::InferenceMode inference;
+        impl_->handle(*channel, id, same_host);
+      } catch (const std::exception& e) {
+        impl_->log(channel->connection().peer() + " connection ended: " + e.what());
+      }
+      {
+        std::lock_guard<std::mutex> lock(impl_->connections_mutex);
+        impl_->open_connections.erase(id);
+        impl_->connections_changed.notify_all();
+      }
+      *done = true;
+    };
+    try {
+      workers.push_back({std::thread(serve_one), done});
+    } catch (const std::exception& e) {  // out of threads (a process or cgroup limit), or memory
+      std::lock_guard<std::mutex> lock(impl_->connections_mutex);
+      impl_->open_connections.erase(id);
+      ++impl_->stats.refused_connections;
+      impl_->log(channel->connection().peer() + " refused: no thread to serve it: " + e.what());
+    }
+  };
+  auto failed = [&](const std::string& why) {
+    std::lock_guard<std::mutex> lock(impl_->failure_mutex);
+    if (impl_->failure.empty()) impl_->failure = why;
+    impl_->log("stopping: " + impl_->failure);
+  };
+
+  // Clients on this machine that came over TCP are offered shared memory (ServerOptions::
+  // same_host_memory) through an abstract socket with a name nobody can guess. Without one,
+  // they stay on TCP.
+  std::unique_ptr<Listener> same_host;
+  std::thread same_host_accepting;
+  if (impl_->options.same_host_memory) {
+    try {
+      unsigned char raw[8];
+      if (::getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw))
+        fail(ErrorKind::kIo, std::string("no random name: ") + std::strerror(errno));
+      std::string name = "@genie-serve.";
+      for (unsigned char c : raw) name += "0123456789abcdef"[c >> 4], name += "0123456789abcdef"[c & 15];
+      same_host = unix_listen(name);
+      impl_->same_host_address = same_host->address();
+      impl_->same_host_listener = same_host.get();
+      impl_->same_host_open = true;
+      same_host_accepting = std::thread([&, l = same_host.get()] {
+        try {
+          while (std::unique_ptr<Connection> connection = l->accept()) take(std::move(connection), true);
+        } catch (const std::exception& e) {  // the same-host socket's failure ends the offers only
+          impl_->same_host_open = false;
+          impl_->log("clients on this machine stay on TCP: accepting on " + l->address() + " failed: " + e.what());
+        }
+      });
+    } catch (const std::exception& e) {
+      impl_->same_host_listener = nullptr;
+      impl_->same_host_open = false;
+      same_host.reset();
+      impl_->log(std::string("clients on this machine stay on TCP: ") + e.what());
+    }
+  }
+
   // An exception here (no memory for a connection) must not unwind past the threads: the
   // server stops as if told to, and says why (Server::failure).
   try {
     while (!impl_->stopping) {
       std::unique_ptr<Connection> connection = listener.accept();
       if (!connection) break;
-      ++impl_->stats.connections;
-      // Reap the threads of clients that have gone.
-      for (auto it = workers.begin(); it != workers.end();) {
-        if (*it->done) {
-          it->thread.join();
-          it = workers.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      const uint64_t id = next_id++;
-      auto done = std::make_shared<std::atomic<bool>>(false);
-      connection->set_poll_window(impl_->options.poll_window);
-      auto channel = std::make_shared<Channel>(std::move(connection), before_hello);
-      workers.reserve(workers.size() + 1);  // so that adding the worker below cannot throw
-      if (!impl_->admit(id, channel->connection())) continue;  // closed as `channel` goes
-      auto serve_one = [this, id, channel, done] {
-        try {
-          // A new thread takes the process's intra-op thread count only when told (OpenMP
-          // keeps it per thread), and no autograd bookkeeping.
-          at::init_num_threads();
-          c10::InferenceMode inference;
-          impl_->handle(*channel, id);
-        } catch (const std::exception& e) {
-          impl_->log(channel->connection().peer() + " connection ended: " + e.what());
-        }
-        {
-          std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-          impl_->open_connections.erase(id);
-          impl_->connections_changed.notify_all();
-        }
-        *done = true;
-      };
-      try {
-        workers.push_back({std::thread(serve_one), done});
-      } catch (const std::exception& e) {  // out of threads (a process or cgroup limit), or memory
-        std::lock_guard<std::mutex> lock(impl_->connections_mutex);
-        impl_->open_connections.erase(id);
-        ++impl_->stats.refused_connections;
-        impl_->log(channel->connection().peer() + " refused: no thread to serve it: " + e.what());
-      }
+      take(std::move(connection), false);
     }
   } catch (const std::exception& e) {
-    std::lock_guard<std::mutex> lock(impl_->failure_mutex);
-    if (impl_->failure.empty()) impl_->failure = std::string("accepting connections failed: ") + e.what();
-    impl_->log("stopping: " + impl_->failure);
+    failed(std::string("accepting connections failed: ") + e.what());
   }
   if (!impl_->stopping) impl_->stop_server();  // the listener failed: the server ends as if stopped
+  if (same_host_accepting.joinable()) same_host_accepting.join();
   watchdog.join();
   // Requests in flight are answered; a client that reads no answers is cut after the grace.
   {
@@ -658,6 +783,7 @@ void Server::serve(Listener& listener) {
   }
   for (Worker& w : workers) w.thread.join();
   impl_->listener = nullptr;
+  impl_->same_host_listener = nullptr;
 }
 
 }  // namespace genie::remote

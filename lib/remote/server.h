@@ -28,6 +28,11 @@ struct ServerOptions {
   uint64_t max_graph_bytes = uint64_t{64} << 20;
   std::string cache_dir;                   // graphs (*.json) and their weights, loaded at start
   std::string name = "genie-serve 0.1.0";
+  // A client that reached the server over loopback TCP (so is on this machine, in its network
+  // namespace) is offered to move to shared memory: an abstract Unix socket with a random name
+  // and a one-time ticket (protocol 1.3), which genie's clients take unless
+  // GENIE_SHARED_MEMORY=0. A call then costs what it costs over `unix:` (genie-serve.md).
+  bool same_host_memory = true;
   // How long a connection's thread polls for the client's next request before it sleeps
   // (Connection::set_poll_window): 100 µs after an idle spell, so that a client's requests in
   // a row (query, put, run) find it awake, and up to 2 ms while the client calls again
@@ -61,6 +66,7 @@ struct ServerStats {
   std::atomic<uint64_t> protocol_errors{0};  // connections ended for breaking the protocol
   std::atomic<uint64_t> refused_connections{0};  // over max_connections, or no thread for them
   std::atomic<uint64_t> silent_connections{0};   // closed for saying no hello (in time, or at all)
+  std::atomic<uint64_t> same_host_moves{0};      // clients that moved from TCP to shared memory
 };
 
 class Server {

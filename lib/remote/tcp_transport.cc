@@ -108,9 +108,13 @@ HostPort parse_host_port(std::string_view text) {
 
 bool is_loopback(const std::string& host) {
   if (host == "localhost") return true;
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';  // as Connection::host() writes IPv6
   asio::error_code ec;
-  asio::ip::address ip = asio::ip::make_address(host, ec);
-  return !ec && ip.is_loopback();
+  asio::ip::address ip = asio::ip::make_address(bracketed ? host.substr(1, host.size() - 2) : host, ec);
+  if (ec) return false;
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped())  // an IPv4 client of a dual-stack socket
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6()).is_loopback();
+  return ip.is_loopback();
 }
 
 std::unique_ptr<Listener> tcp_listen(const HostPort& address, const TlsServerConfig& tls) {

@@ -118,6 +118,7 @@ void check_address(std::string_view address, bool tls) {
   }
   const std::string path = unix_path(address);
   if (path.empty()) fail(ErrorKind::kUsage, "\"unix:\" needs a path (e.g. unix:/run/genie/serve.sock)");
+  if (path == "@") fail(ErrorKind::kUsage, "\"unix:@\" needs a name (e.g. unix:@genie-serve)");
   if (path.size() > kMaxUnixPath)
     fail(ErrorKind::kUsage, std::string(address) + ": a socket's path is at most " + std::to_string(kMaxUnixPath) +
                                 " bytes long (this one has " + std::to_string(path.size()) + ")");
@@ -143,8 +144,12 @@ std::unique_ptr<Listener> listen_all(std::vector<std::unique_ptr<Listener>> list
 std::unique_ptr<Connection> connect_to(std::string_view address, const TlsClientConfig& tls, std::string_view route_key) {
   check_address(address, tls.enabled());
   if (!is_unix_address(address)) return tcp_connect(parse_host_port(address), tls, route_key);
-  const char* shared_memory = std::getenv("GENIE_SHARED_MEMORY");
-  return unix_connect(unix_path(address), std::chrono::seconds(10), !(shared_memory && std::string_view(shared_memory) == "0"));
+  return unix_connect(unix_path(address), std::chrono::seconds(10), shared_memory_wanted());
+}
+
+bool shared_memory_wanted() {
+  const char* setting = std::getenv("GENIE_SHARED_MEMORY");
+  return !(setting && std::string_view(setting) == "0");
 }
 
 }  // namespace genie::remote

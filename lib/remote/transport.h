@@ -99,14 +99,23 @@ std::unique_ptr<Connection> tcp_connect(const HostPort& address, const TlsClient
 // life, so two servers never share a path; it replaces a socket file no server answers on
 // (one left by a killed server), refuses a path that is not a socket or that a server
 // answers on, and removes its socket file when it goes. Errors as tcp_listen and tcp_connect.
+// A PATH that starts with '@' names a socket in the abstract namespace instead ("@genie"): no
+// file, so no lock, nothing to replace or remove, and anyone in the server's network namespace
+// may connect, as to a port on loopback; bind fails while a server holds the name.
 std::unique_ptr<Listener> unix_listen(const std::string& path);
 // A connect waits for room in a server's queue of clients to accept at most `wait` (a Unix
 // socket's connect would wait without end). With `shared_memory`, the client makes memory and
 // offers it to the server with its first bytes, and the bytes of each call then go through
 // it, not through the kernel (a listener serves clients that offer and clients that do not);
-// without it, a plain stream.
+// without it, a plain stream. `shown_as` names the server in the connection's errors and logs
+// ("unix:PATH" when empty).
 std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::seconds wait = std::chrono::seconds(10),
-                                         bool shared_memory = true);
+                                         bool shared_memory = true, const std::string& shown_as = "");
+
+// Whether genie's clients use shared memory with a server on their machine: yes unless
+// GENIE_SHARED_MEMORY=0 (a plain stream, for a server that is not genie-serve, or to watch
+// the bytes with strace).
+bool shared_memory_wanted();
 
 // Addresses as users write them: "HOST:PORT" (TCP) or "unix:PATH".
 bool is_unix_address(std::string_view address);
@@ -116,8 +125,7 @@ void check_address(std::string_view address, bool tls = false);
 // tcp_listen or unix_listen by the address's form; TLS only over TCP (Error(kUsage)).
 std::unique_ptr<Listener> listen_at(std::string_view address, const TlsServerConfig& tls = {});
 // tcp_connect or unix_connect by the address's form; TLS only over TCP (Error(kUsage)).
-// Over a Unix socket, with shared memory unless GENIE_SHARED_MEMORY=0 (a plain stream, for
-// a server that is not genie-serve, or to watch the bytes with strace).
+// Over a Unix socket, with shared memory when shared_memory_wanted().
 std::unique_ptr<Connection> connect_to(std::string_view address, const TlsClientConfig& tls = {},
                                        std::string_view route_key = {});
 

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 
@@ -162,11 +163,26 @@ const char* kind_of(mode_t mode) {
   return "not a socket";
 }
 
-sockaddr_un socket_address(const std::string& path) {
+// "@name": a name in the abstract namespace (unix_listen).
+bool is_abstract(const std::string& path) { return !path.empty() && path[0] == '@'; }
+
+// The kernel's form of a path. An abstract name starts with a NUL instead of its '@' and is
+// as long as it is (not NUL-terminated): its length is part of the name.
+struct SocketAddress {
   sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.data(), path.size());  // check_address bounded its length
-  return address;
+  socklen_t length = 0;
+};
+SocketAddress socket_address(const std::string& path) {
+  SocketAddress a;
+  a.address.sun_family = AF_UNIX;
+  std::memcpy(a.address.sun_path, path.data(), path.size());  // check_address bounded its length
+  if (!is_abstract(path)) {
+    a.length = sizeof a.address;
+    return a;
+  }
+  a.address.sun_path[0] = '\0';
+  a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+  return a;
 }
 
 // Whether the socket at `path` is a dead server's: only a refused connection says so. A
@@ -179,9 +195,9 @@ Probe probe(const std::string& path, int& error) {
     error = errno;
     return Probe::kUnknown;
   }
-  const sockaddr_un address = socket_address(path);
+  const SocketAddress address = socket_address(path);
   Probe result = Probe::kAnswers;
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 && errno != EAGAIN) {
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address.address), address.length) != 0 && errno != EAGAIN) {
     error = errno;
     result = errno == ECONNREFUSED ? Probe::kDead : Probe::kUnknown;
   }
@@ -193,27 +209,34 @@ class UnixListener final : public Listener {
  public:
   explicit UnixListener(std::string path) : path_(std::move(path)), io_(std::make_shared<asio::io_context>()), acceptor_(*io_) {
     check_address("unix:" + path_);
-    refuse_what_is_not_a_socket();  // before a lock file is made beside somebody's file
-    lock();
-    remove_stale_socket();
+    const bool file = !is_abstract(path_);
+    if (file) {
+      refuse_what_is_not_a_socket();  // before a lock file is made beside somebody's file
+      lock();
+      remove_stale_socket();
+    }
     asio::error_code ec;
     acceptor_.open(local(), ec);
-    if (!ec) acceptor_.bind(local::endpoint(path_), ec);
+    if (!ec) acceptor_.bind(local::endpoint(file ? path_ : '\0' + path_.substr(1)), ec);
     if (ec) {
-      ::close(lock_fd_);
+      if (file) ::close(lock_fd_);
+      if (!file && ec == asio::error::address_in_use) cannot_listen("a server holds that name already");
       cannot_listen(ec.message());
     }
     struct stat st{};
-    if (::lstat(path_.c_str(), &st) == 0) bound_ = {st.st_dev, st.st_ino};
+    if (file && ::lstat(path_.c_str(), &st) == 0) bound_ = {st.st_dev, st.st_ino};
     acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      remove_socket_file();
-      ::close(lock_fd_);
+      if (file) {
+        remove_socket_file();
+        ::close(lock_fd_);
+      }
       cannot_listen(ec.message());
     }
   }
 
   ~UnixListener() override {
+    if (is_abstract(path_)) return;  // the name goes with the socket
     remove_socket_file();
     ::close(lock_fd_);  // the lock goes with it; the lock file stays (see lock())
   }
@@ -300,32 +323,34 @@ class UnixListener final : public Listener {
 
 std::unique_ptr<Listener> unix_listen(const std::string& path) { return std::make_unique<UnixListener>(path); }
 
-std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::seconds wait, bool shared_memory) {
+std::unique_ptr<Connection> unix_connect(const std::string& path, std::chrono::seconds wait, bool shared_memory,
+                                         const std::string& shown_as) {
   check_address("unix:" + path);
+  const std::string name = shown_as.empty() ? "unix:" + path : shown_as;
   auto io = std::make_shared<asio::io_context>();
   local::socket socket(*io);
   asio::error_code ec;
   socket.open(local(), ec);
-  if (ec) fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": " + ec.message());
+  if (ec) fail(ErrorKind::kIo, "cannot connect to " + name + ": " + ec.message());
   // The system call itself: Asio takes a connect that timed out (EAGAIN) for one in progress
   // and waits for it, then reports success on a socket that is not connected.
   const int fd = socket.native_handle();
   timeval limit{static_cast<time_t>(wait.count()), 0};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
-  const sockaddr_un address = socket_address(path);
+  const SocketAddress address = socket_address(path);
   int result;
   do {
-    result = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+    result = ::connect(fd, reinterpret_cast<const sockaddr*>(&address.address), address.length);
   } while (result != 0 && errno == EINTR);
   const int error = result == 0 ? 0 : errno;
   timeval none{0, 0};  // a send then waits as over TCP: as long as it must
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
   if (error == EAGAIN)
-    fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": the server accepted no connection within " +
+    fail(ErrorKind::kIo, "cannot connect to " + name + ": the server accepted no connection within " +
                              std::to_string(wait.count()) + " s");
-  if (error) fail(ErrorKind::kIo, "cannot connect to unix:" + path + ": " + std::strerror(error));
-  if (shared_memory) return detail::shared_memory_connect(socket.release(), "unix:" + path, "unix");
-  return unix_connection(std::move(io), std::move(socket), "unix:" + path, "unix");
+  if (error) fail(ErrorKind::kIo, "cannot connect to " + name + ": " + std::strerror(error));
+  if (shared_memory) return detail::shared_memory_connect(socket.release(), name, "unix");
+  return unix_connection(std::move(io), std::move(socket), name, "unix");
 }
 
 }  // namespace genie::remote

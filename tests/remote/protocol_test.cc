@@ -70,12 +70,35 @@ TEST(ContentHash, KnownAnswers) {
   EXPECT_EQ(digest_short(sha256("abc")), "ba7816bf8f01");
 }
 
+// (1.3) The same-host offer and its ticket ride at the end of welcome and hello, on the wire
+// only when given: a 1.2 peer never sees them, and a hello without a ticket is 1.2's bytes.
+TEST(Messages, TheSameHostOfferAndItsTicketAreOnTheWireOnlyWhenGiven) {
+  Welcome offer{1, 3, "genie-serve", "cpu", 1 << 20, "unix:@genie-serve.0011", "ab12"};
+  Welcome w = std::get<Welcome>(round_trip(offer));
+  EXPECT_EQ(w.same_host, "unix:@genie-serve.0011");
+  EXPECT_EQ(w.ticket, "ab12");
+  Hello with_ticket{1, 3, "t", "genie-run", "ab12"};
+  EXPECT_EQ(std::get<Hello>(round_trip(with_ticket)).ticket, "ab12");
+
+  Hello plain{1, 3, "t", "genie-run", ""};
+  Hello as_1_2{1, 2, "t", "genie-run", ""};
+  EXPECT_EQ(message_encode(plain).size(), message_encode(as_1_2).size());
+  EXPECT_EQ(std::get<Hello>(round_trip(plain)).ticket, "");
+  Welcome no_offer{1, 3, "genie-serve", "cpu", 1 << 20, "", ""};
+  EXPECT_EQ(std::get<Welcome>(round_trip(no_offer)).same_host, "");
+
+  // Before 1.3 the fields do not exist: bytes after a 1.2 message are still trailing bytes.
+  Hello old_with_ticket{1, 2, "t", "genie-run", "ab12"};
+  std::string payload = message_encode(old_with_ticket).substr(kFrameHeaderBytes);
+  EXPECT_NE(error_of([&] { message_decode(1, payload, Limits{}); }).find("unexpected bytes after the message"), std::string::npos);
+}
+
 TEST(Messages, EveryMessageRoundTrips) {
-  Hello hello{1, 0, "s3cret", "genie-run 0.1.0"};
+  Hello hello{1, 0, "s3cret", "genie-run 0.1.0", ""};
   EXPECT_EQ(std::get<Hello>(round_trip(hello)).token, "s3cret");
   EXPECT_EQ(std::get<Hello>(round_trip(hello)).client, "genie-run 0.1.0");
 
-  Welcome welcome{1, 0, "genie-serve 0.1.0", "cuda:0", 123456789012};
+  Welcome welcome{1, 0, "genie-serve 0.1.0", "cuda:0", 123456789012, "", ""};
   Welcome w = std::get<Welcome>(round_trip(welcome));
   EXPECT_EQ(w.device, "cuda:0");
   EXPECT_EQ(w.max_frame_bytes, 123456789012u);
@@ -323,7 +346,7 @@ TEST(Messages, CountsAreLimitedBeforeAllocation) {
             std::string::npos);
   Limits strings;
   strings.max_string_bytes = 4;
-  payload = message_encode(Hello{1, 0, "a-long-token", ""}).substr(kFrameHeaderBytes);
+  payload = message_encode(Hello{1, 0, "a-long-token", "", ""}).substr(kFrameHeaderBytes);
   EXPECT_NE(error_of([&] { message_decode(1, payload, strings); }).find("longer than the limit of 4"),
             std::string::npos);
 }

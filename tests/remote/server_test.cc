@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -184,7 +185,7 @@ TEST(Server, TensorsTravelAlignedOnlyToClientsThatAgreed) {
     for (TensorLayout sent : {TensorLayout::kPacked, TensorLayout::kAligned}) {
       if (minor < 2 && sent == TensorLayout::kAligned) continue;
       auto connection = tcp_connect(parse_host_port(serve.listener->address()));
-      connection->write_all(message_encode(Hello{1, minor, "", "test"}));
+      connection->write_all(message_encode(Hello{1, minor, "", "test", ""}));
       auto [welcome_header, welcome] = read_frame(*connection);
       EXPECT_EQ(welcome_header.flags, 0);
       EXPECT_EQ(std::get<Welcome>(message_decode(welcome_header.type, welcome, {})).minor, minor);
@@ -401,7 +402,7 @@ TEST(Server, LongErrorsAreCutAndTheLogKeepsOneLinePerEvent) {
   LoopbackServer serve(options);
   ::testing::internal::CaptureStderr();
   auto channel = std::make_unique<Channel>(tcp_connect(parse_host_port(serve.listener->address())), Limits{});
-  channel->send(Hello{1, 2, "", "client\ngenie-serve: forged"});
+  channel->send(Hello{1, 2, "", "client\ngenie-serve: forged", ""});
   auto welcome = channel->receive();
   ASSERT_TRUE(welcome && std::holds_alternative<Welcome>(*welcome));
   Graph g = testing::chain(1);
@@ -488,6 +489,81 @@ TEST(Server, AClientThatKeepsRunningHoldsUpNoOtherClient) {
   EXPECT_TRUE(at::equal(payload_tensor(std::move(out.outputs.at(0))), x.relu()));
   EXPECT_FALSE(a_gave_up) << "the second client was answered only after the first one stopped";
   EXPECT_FALSE(a_wrong);
+}
+
+// (1.3) A client that reaches the server over loopback TCP moves to shared memory through the
+// abstract socket the welcome names, and its calls work there; its TCP connection ends, so it
+// counts once against max_connections.
+TEST(Server, AClientOnThisMachineMovesFromTcpToSharedMemory) {
+  ServerOptions options;
+  options.allow_upload = true;
+  options.max_connections = 1;
+  LoopbackServer serve(options);
+  RemoteClient client = RemoteClient::connect(serve.listener->address(), ClientOptions{});
+  EXPECT_EQ(serve.server.stats().same_host_moves, 1u);
+  EXPECT_EQ(client.welcome().same_host, "");  // the welcome it kept is the second one's
+  client.ensure(std::make_shared<const std::string>(graph_to_json(testing::chain(1))),
+                std::make_shared<const std::string>(safetensors_of_size(64)));
+  const at::Tensor x = at::arange(-8, 8, at::kFloat);
+  Outputs out = client.run({tensor_payload("x", x)});
+  EXPECT_TRUE(at::equal(payload_tensor(std::move(out.outputs.at(0))), x.relu()));
+
+  // The server's one place is the moved client's: a second client is refused until it goes.
+  EXPECT_THROW(RemoteClient::connect(serve.listener->address(), ClientOptions{}).ping(), Error);
+}
+
+TEST(Server, WithoutSharedMemoryAClientStaysOnTcp) {
+  {
+    ServerOptions options;
+    options.same_host_memory = false;
+    LoopbackServer serve(options);
+    auto channel = std::make_unique<Channel>(tcp_connect(parse_host_port(serve.listener->address())), Limits{});
+    Message welcome = ask(*channel, Hello{});
+    ASSERT_TRUE(std::holds_alternative<Welcome>(welcome));
+    EXPECT_EQ(std::get<Welcome>(welcome).same_host, "");
+    RemoteClient::connect(serve.listener->address(), ClientOptions{}).ping();
+    EXPECT_EQ(serve.server.stats().same_host_moves, 0u);
+  }
+  LoopbackServer serve(ServerOptions{});
+  ::setenv("GENIE_SHARED_MEMORY", "0", 1);
+  RemoteClient stays = RemoteClient::connect(serve.listener->address(), ClientOptions{});
+  ::unsetenv("GENIE_SHARED_MEMORY");
+  stays.ping();
+  EXPECT_EQ(serve.server.stats().same_host_moves, 0u);
+  // A 1.2 client is made no offer: its welcome has no fields it would not know.
+  auto channel = std::make_unique<Channel>(tcp_connect(parse_host_port(serve.listener->address())), Limits{});
+  Message welcome = ask(*channel, Hello{1, 2, "", "old", ""});
+  ASSERT_TRUE(std::holds_alternative<Welcome>(welcome));
+  EXPECT_EQ(std::get<Welcome>(welcome).same_host, "");
+}
+
+// Anyone in the network namespace can open the abstract socket: a hello there needs a ticket
+// the server gave over TCP, and each ticket is good once.
+TEST(Server, TheSameHostSocketTakesOnlyATicketTheServerGaveAndOnlyOnce) {
+  ServerOptions options;
+  options.token = "s3cret";
+  LoopbackServer serve(options);
+  auto tcp = std::make_unique<Channel>(tcp_connect(parse_host_port(serve.listener->address())), Limits{});
+  Message reply = ask(*tcp, Hello{1, 3, "s3cret", "test", ""});
+  ASSERT_TRUE(std::holds_alternative<Welcome>(reply)) << error_text(reply);
+  const Welcome offer = std::get<Welcome>(reply);
+  ASSERT_EQ(offer.same_host.rfind("unix:@genie-serve.", 0), 0u) << offer.same_host;
+  ASSERT_EQ(offer.ticket.size(), 32u);
+  const std::string path = offer.same_host.substr(5);
+  auto hello_there = [&](const std::string& ticket) {
+    Channel channel(unix_connect(path), Limits{});
+    return ask(channel, Hello{1, 3, "s3cret", "test", ticket});
+  };
+  const std::string refused = "this socket takes only clients sent here by this server";
+  EXPECT_NE(error_text(hello_there("")).find(refused), std::string::npos);
+  EXPECT_NE(error_text(hello_there(std::string(32, '0'))).find(refused), std::string::npos);
+  EXPECT_TRUE(std::holds_alternative<Have>(ask(*tcp, Query{})));  // a wrong ticket ends nothing
+
+  reply = hello_there(offer.ticket);
+  EXPECT_TRUE(std::holds_alternative<Welcome>(reply)) << error_text(reply);
+  EXPECT_NE(error_text(hello_there(offer.ticket)).find(refused), std::string::npos);  // used
+  EXPECT_FALSE(tcp->receive());  // the connection the ticket was given on was ended for it
+  EXPECT_EQ(serve.server.stats().same_host_moves, 1u);
 }
 
 // Tensors cross without copies of their own: a contiguous CPU tensor is sent from its memory,

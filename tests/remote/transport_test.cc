@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <thread>
@@ -48,6 +49,11 @@ std::string socket_path() {
   socket_paths().push_back(path);
   return path;
 }
+// A name in the abstract namespace, unique to this test process.
+std::string abstract_name() {
+  static int n = 0;
+  return "genie-transport-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+}
 class RemoveSocketFiles : public ::testing::Environment {
   void TearDown() override {
     for (const std::string& path : socket_paths()) {
@@ -60,11 +66,15 @@ const auto* const remove_socket_files = ::testing::AddGlobalTestEnvironment(new 
 
 // The same tests over each transport: an address to listen at, by the form users write, and
 // a client of it ("unix": with shared memory, as genie's clients connect; "unix_stream": a
-// plain stream, as any other client of the protocol does).
+// plain stream, as any other client of the protocol does; "unix_abstract": a name, not a file,
+// as genie-serve offers its clients on the same machine).
 class Transport : public ::testing::TestWithParam<const char*> {
  protected:
   std::unique_ptr<Listener> listen() {
-    return listen_at(std::string(GetParam()) == "tcp" ? "127.0.0.1:0" : "unix:" + socket_path());
+    const std::string kind = GetParam();
+    if (kind == "tcp") return listen_at("127.0.0.1:0");
+    if (kind == "unix_abstract") return listen_at("unix:@" + abstract_name());
+    return listen_at("unix:" + socket_path());
   }
   std::unique_ptr<Connection> connect(const Listener& listener) {
     const std::string address = listener.address();
@@ -73,7 +83,7 @@ class Transport : public ::testing::TestWithParam<const char*> {
     return connect_to(address);
   }
 };
-INSTANTIATE_TEST_SUITE_P(TcpAndUnix, Transport, ::testing::Values("tcp", "unix", "unix_stream"),
+INSTANTIATE_TEST_SUITE_P(TcpAndUnix, Transport, ::testing::Values("tcp", "unix", "unix_stream", "unix_abstract"),
                          [](const auto& info) { return std::string(info.param); });
 
 TEST(HostPort, ParsesAndRefuses) {
@@ -700,8 +710,35 @@ TEST(Unix, AConnectToAFullQueueGivesUp) {
   ::close(server);
 }
 
+// "unix:@NAME": no file is made or needed, and a name is one server's while it listens.
+TEST(Unix, AnAbstractNameIsHeldByOneServerAndLeavesNoFile) {
+  const std::string name = abstract_name();
+  {
+    auto listener = unix_listen("@" + name);
+    EXPECT_EQ(listener->address(), "unix:@" + name);
+    EXPECT_FALSE(std::filesystem::exists("@" + name));
+    EXPECT_FALSE(std::filesystem::exists("@" + name + ".lock"));
+    try {
+      unix_listen("@" + name);
+      ADD_FAILURE() << "a second server took the name";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), "cannot listen on unix:@" + name + ": a server holds that name already");
+    }
+    // The name is its bytes as written: one more or fewer is another name.
+    EXPECT_THROW(unix_connect("@" + name + "x"), Error);
+    EXPECT_THROW(unix_connect("@" + name.substr(0, name.size() - 1)), Error);
+  }
+  auto again = unix_listen("@" + name);  // free once its server has gone
+  try {
+    unix_connect("@" + abstract_name());
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Connection refused"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Unix, AddressesAreCheckedAndErrorsAreOneLine) {
-  for (const char* bad : {"unix:", "7070", "host:"}) {
+  for (const char* bad : {"unix:", "unix:@", "7070", "host:"}) {
     try {
       check_address(bad);
       ADD_FAILURE() << bad;
