@@ -58,8 +58,9 @@ RemoteClient RemoteClient::connect(const std::string& address, const ClientOptio
       !is_loopback(client.channel_->connection().host()))
     return client;
   try {
-    const std::string shown = client.channel_->connection().peer() + " (shared memory)";
-    auto moved = unix_connect(offer.same_host.substr(5), std::chrono::seconds(2), true, shown);
+    // Named in errors as the address the user gave: the way the bytes go is the client's business.
+    auto moved = unix_connect(offer.same_host.substr(5), std::chrono::seconds(2), true,
+                              client.channel_->connection().peer());
     return greet(std::move(moved), address, options, offer.ticket);
   } catch (const Error&) {  // what failed is only the faster way; the TCP connection still serves
     return client;

@@ -121,6 +121,15 @@ for name in resnet18 bert mobilenet_v2; do
 done
 check "the server stored 6 uploads (3 graphs, 3 weights), each once" \
   test "$(grep -c ' put .* ok$' "$work/main.log")" = 6
+# On this machine the clients above moved from loopback TCP to shared memory (protocol 1.3);
+# with GENIE_SHARED_MEMORY=0 one stays on TCP, with outputs just as equal.
+check "clients over loopback TCP moved to shared memory" grep -q 'hello .*(moved here from TCP)' "$work/main.log"
+moves=$(grep -c '(moved here from TCP)' "$work/main.log")
+GENIE_SHARED_MEMORY=0 expect_run 0 '"weights_sent": false' -- "${remote[@]}" "$work/bert.json" --format json \
+  -o "$work/bert.tcp.safetensors"
+check "bert over plain TCP: outputs equal local genie-run's" \
+  same_outputs "$work/bert.tcp.safetensors" "$work/bert.local.safetensors"
+check "with GENIE_SHARED_MEMORY=0 the client stayed on TCP" test "$(grep -c '(moved here from TCP)' "$work/main.log")" = "$moves"
 "$run" "${remote[@]}" "$work/resnet18.json" --format json >"$work/r18.json.out" 2>&1
 check "resnet18 call: 1x3x224x224 float32 in (602,112 bytes + framing)" \
   "$python" -c "import json,sys; r=json.load(open(sys.argv[1]))['remote']; assert 602112 < r['call_bytes_sent'] < 602112 + 200, r; assert 4000 < r['call_bytes_received'] < 4000 + 200, r; assert r['upload_bytes'] < 200, r" "$work/r18.json.out"
@@ -356,13 +365,22 @@ rc=$?
 [[ $rc == 0 ]] && ok || bad "SIGTERM to the Unix-socket server -> exit $rc (want 0)" "$work/local.log"
 check "the socket file went with its server" test ! -e "$sock"
 
-# A server killed mid-run: the client says so in one line and exits 3 (over TCP, and over a
-# Unix socket, where the client waits on shared memory and learns it from the socket).
+# A server killed mid-run: the client says so in one line and exits 3 (over TCP, over loopback
+# TCP moved to shared memory, and over a Unix socket, where the client waits on shared memory
+# and learns it from the socket).
 start_server doomed --allow-upload || exit 1
+doomed_port=$port
+start_server doomed_moved --allow-upload || exit 1
+doomed_moved_port=$port
 start_unix_server doomed_unix || exit 1
-for address in "127.0.0.1:$port" "unix:$sock"; do
-  if [[ $address == unix:* ]]; then victim=$doomed_unix_pid log="$work/doomed_unix.log"; else victim=$doomed_pid log="$work/doomed.log"; fi
-  "$run" --remote "$address" "$work/resnet18.json" --check "$models/resnet18.traced.pt" --bench 500 \
+for address in "127.0.0.1:$doomed_port" "127.0.0.1:$doomed_moved_port" "unix:$sock"; do
+  shm=1
+  case $address in
+    unix:*) victim=$doomed_unix_pid log="$work/doomed_unix.log" ;;
+    *:$doomed_port) victim=$doomed_pid log="$work/doomed.log" shm=0 ;;
+    *) victim=$doomed_moved_pid log="$work/doomed_moved.log" ;;
+  esac
+  GENIE_SHARED_MEMORY=$shm "$run" --remote "$address" "$work/resnet18.json" --check "$models/resnet18.traced.pt" --bench 500 \
     >"$work/doomed.out" 2>"$work/doomed.err" &
   client=$!
   for _ in $(seq 200); do grep -q ' run graph=' "$log" && break; sleep 0.1; done
@@ -373,6 +391,8 @@ for address in "127.0.0.1:$port" "unix:$sock"; do
   if [[ $rc == 3 && $(wc -l <"$work/doomed.err") == 1 ]] && grep -qE 'genie-run: .*(closed the connection|lost)' "$work/doomed.err"; then ok; else
     bad "client of a killed server at $address -> exit $rc (want 3, one line)" "$work/doomed.err"; fi
 done
+check "of the two TCP clients of killed servers, one moved to shared memory, one stayed" \
+  eval "grep -q 'moved here from TCP' '$work/doomed_moved.log' && ! grep -q 'moved here from TCP' '$work/doomed.log'"
 
 # Across a real interface, where this runs as root: the server in one network namespace,
 # the client in another, joined by a veth pair (so not loopback: a token is required).
