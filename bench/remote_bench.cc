@@ -8,11 +8,12 @@
 // payloads); ratio' = 1 + overhead / local: the ratio were the server's thread as fast as the
 // local one — on a virtual machine whose CPUs differ in speed from moment to moment, the part
 // of the ratio the transport and the protocol answer for.
-//   build/bench/remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] [--unix | --unix-stream] GRAPH.json...
+//   build/bench/remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] [--unix | --unix-stream | --tcp-only] GRAPH.json...
 // (weights beside each graph; --poll-us sets the server's poll ceiling and the client's window,
 // 100,2000 the server's fixed window of before 2026-12-05, 0,0 to sleep at once; --unix: over a
 // Unix-domain socket instead of loopback TCP, with the shared memory genie's clients ask for;
-// --unix-stream: the socket's plain stream)
+// --unix-stream: the socket's plain stream; by default a client on loopback TCP moves to shared
+// memory, as genie's clients do (protocol 1.3); --tcp-only: it stays on TCP)
 #include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
       over_unix = true;
       ::setenv("GENIE_SHARED_MEMORY", "0", 1);
     }
+    else if (a == "--tcp-only") ::setenv("GENIE_SHARED_MEMORY", "0", 1);
     else if (a == "--threads" && i + 1 < argc) at::set_num_threads(std::atoi(argv[++i]));
     else if (a == "--poll-us" && i + 1 < argc) {
       const std::string both = argv[++i];
@@ -73,7 +75,7 @@ int main(int argc, char** argv) {
     else graphs.push_back(a);
   }
   if (graphs.empty()) {
-    std::fprintf(stderr, "usage: remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] [--unix | --unix-stream] GRAPH.json...\n");
+    std::fprintf(stderr, "usage: remote_bench [--runs N] [--threads T] [--device cpu|cuda:N] [--poll-us SERVER,CLIENT] [--unix | --unix-stream | --tcp-only] GRAPH.json...\n");
     return 2;
   }
   genie::RunOptions run_options;
@@ -92,7 +94,8 @@ int main(int argc, char** argv) {
   std::thread serving([&] { server.serve(*listener); });
 
   std::printf("%s, %d runs per side, interleaved, %d threads, %s, poll windows %lld-%lld us (server) %lld us (client); medians in ms\n",
-              !over_unix ? "loopback TCP" : std::getenv("GENIE_SHARED_MEMORY") ? "Unix-domain socket, plain stream" : "Unix-domain socket, shared memory", runs, at::get_num_threads(), run_options.device.str().c_str(),
+              !over_unix ? (std::getenv("GENIE_SHARED_MEMORY") ? "loopback TCP only" : "loopback TCP, the client moved to shared memory")
+              : std::getenv("GENIE_SHARED_MEMORY") ? "Unix-domain socket, plain stream" : "Unix-domain socket, shared memory", runs, at::get_num_threads(), run_options.device.str().c_str(),
               static_cast<long long>(options.poll_window.floor().count()),
               static_cast<long long>(options.poll_window.ceiling().count()),
               static_cast<long long>(client_options.poll_window.ceiling().count()));
@@ -158,6 +161,10 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(bytes_in), first, median(round_trip_ms), median(server_ms));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "remote_bench: %s\n", e.what());
+    status = 1;
+  }
+  if (!over_unix && !std::getenv("GENIE_SHARED_MEMORY") && server.stats().same_host_moves == 0) {
+    std::fprintf(stderr, "remote_bench: the client did not move from TCP to shared memory\n");
     status = 1;
   }
   server.stop();
