@@ -23,16 +23,21 @@ T RemoteClient::expect(const char* request) {
 }
 
 RemoteClient RemoteClient::greet(std::unique_ptr<Connection> connection, const std::string& address,
-                                 const ClientOptions& options, const std::string& ticket) {
+                                 const ClientOptions& options, const Welcome* offer) {
   connection->set_poll_window(options.poll_window);
   auto channel = std::make_unique<Channel>(std::move(connection), options.limits);
   RemoteClient client(std::move(channel));
   Hello hello;
-  hello.token = options.token;
   hello.client = options.name;
-  hello.ticket = ticket;
+  if (offer) {
+    hello.ticket = offer->ticket;  // stands for the token, which goes nowhere but to the server
+  } else {
+    hello.token = options.token;
+  }
   client.channel_->send(hello);
   client.welcome_ = client.expect<Welcome>("hello");
+  if (offer && client.welcome_.proof != offer->proof)
+    fail(ErrorKind::kIo, "what answers on " + offer->same_host + " is not the server that named it");
   if (client.welcome_.major != kProtocolMajor)
     fail(ErrorKind::kUnsupported, "the server at " + address + " speaks protocol " +
                                       std::to_string(client.welcome_.major) + "." + std::to_string(client.welcome_.minor) +
@@ -47,23 +52,30 @@ RemoteClient RemoteClient::greet(std::unique_ptr<Connection> connection, const s
 }
 
 RemoteClient RemoteClient::connect(const std::string& address, const ClientOptions& options) {
-  RemoteClient client = greet(connect_to(address, options.tls, options.route_key), address, options, "");
+  RemoteClient client = greet(connect_to(address, options.tls, options.route_key), address, options, nullptr);
   // A server on this machine, reached over loopback TCP, offers an abstract socket where the
-  // calls go through shared memory. Only an abstract name is taken (a server names no file
-  // for this client to open), and only over loopback: through a tunnel (ssh -L) the server
-  // sees loopback too, but its name is not in this machine's namespace, and the client stays.
-  const Welcome& offer = client.welcome_;
-  const std::string kAbstract = "unix:@";
-  if (offer.same_host.rfind(kAbstract, 0) != 0 || !shared_memory_wanted() ||
-      !is_loopback(client.channel_->connection().host()))
+  // calls go through shared memory. Only its own kind of name is taken (a server names no file
+  // for this client to open), only over loopback, and only from a server there that answers
+  // with the proof the offer said: through a tunnel (ssh -L) the server sees loopback too,
+  // but the name in this machine's namespace is nobody's, or anybody's.
+  const Welcome offer = client.welcome_;
+  if (offer.same_host.rfind("unix:@genie-serve.", 0) != 0 || offer.ticket.empty() || offer.proof.empty() ||
+      !shared_memory_wanted() || !is_loopback(client.channel_->connection().host()))
     return client;
   try {
     // Named in errors as the address the user gave: the way the bytes go is the client's business.
     auto moved = unix_connect(offer.same_host.substr(5), std::chrono::seconds(2), true,
                               client.channel_->connection().peer());
-    return greet(std::move(moved), address, options, offer.ticket);
-  } catch (const Error&) {  // what failed is only the faster way; the TCP connection still serves
+    return greet(std::move(moved), address, options, &offer);
+  } catch (const Error&) {  // what failed is only the faster way
+  }
+  // The TCP connection still serves, unless the server took the ticket (which ends it) and
+  // the move failed after: then a new one, which stays.
+  try {
+    client.ping();
     return client;
+  } catch (const Error&) {
+    return greet(connect_to(address, options.tls, options.route_key), address, options, nullptr);
   }
 }
 

@@ -72,9 +72,10 @@ class RemoteClient {
 
  private:
   explicit RemoteClient(std::unique_ptr<Channel> channel) : channel_(std::move(channel)) {}
-  // Hello and welcome on a new connection; `ticket` for the same-host socket a welcome named.
+  // Hello and welcome on a new connection; with `offer`, on the same-host socket it named: its
+  // ticket instead of the token, and its proof checked in the answer.
   static RemoteClient greet(std::unique_ptr<Connection> connection, const std::string& address,
-                            const ClientOptions& options, const std::string& ticket);
+                            const ClientOptions& options, const Welcome* offer);
   // Sends content whole, or in parts when it is larger than part_bytes_ and the server
   // speaks 1.1; returns when the server has stored it.
   void upload(ContentKind kind, const Digest& digest, std::string_view content, const char* what);

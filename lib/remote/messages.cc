@@ -87,9 +87,10 @@ struct Encoder {
     w.str(m.server);
     w.str(m.device);
     w.u64(m.max_frame_bytes);
-    if (!m.same_host.empty()) {
+    if (!m.same_host.empty() || !m.ticket.empty() || !m.proof.empty()) {
       w.str(m.same_host);
       w.str(m.ticket);
+      w.str(m.proof);
     }
   }
   void operator()(const ErrorReply& m) {
@@ -212,6 +213,7 @@ Message message_decode(uint8_t type, std::string_view payload, const Limits& lim
       if (m.minor >= 3 && r.remaining() > 0) {
         m.same_host = r.str(limits.max_string_bytes);
         m.ticket = r.str(limits.max_string_bytes);
+        m.proof = r.str(limits.max_string_bytes);
       }
       out = std::move(m);
       break;

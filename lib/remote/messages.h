@@ -54,11 +54,14 @@ struct Welcome {
   uint64_t max_frame_bytes = 0;
   // (1.3) To a client that reached it over loopback TCP: an address on this machine that
   // reaches the same server without TCP ("unix:@genie-serve.<random>", where the connection
-  // goes through shared memory), and a ticket for one hello there, which stands for this
-  // connection's credentials. Both on the wire only when offered, and only to a client that
+  // goes through shared memory); a ticket for one hello there, which stands for this
+  // connection's credentials; and the proof the server there answers with, so that the client
+  // knows it is this server before it sends anything else. On the socket itself, the welcome
+  // carries the proof alone. On the wire only when one is given, and only to a client that
   // said 1.3.
   std::string same_host;
   std::string ticket;
+  std::string proof;
 };
 // Either way: the request failed (or the hello was refused); the connection stays usable
 // unless the error says otherwise. `code` is a genie::ErrorKind (support/error.h).

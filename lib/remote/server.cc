@@ -59,6 +59,19 @@ bool same_secret(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// `bytes` random bytes from the kernel as hex, or "" when it has none to give.
+std::string random_hex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (::getrandom(raw.data(), bytes, 0) != static_cast<ssize_t>(bytes)) return "";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : raw) {
+    hex.push_back(kHex[c >> 4]);
+    hex.push_back(kHex[c & 15]);
+  }
+  return hex;
+}
+
 const char* kind_name(ContentKind kind) { return kind == ContentKind::kGraph ? "graph" : "weights"; }
 
 // An error for the client, its text cut to what a client's decoder takes (a clear error
@@ -105,15 +118,19 @@ struct Server::Impl {
 
   // Clients on this machine over TCP (ServerOptions::same_host_memory): the abstract socket
   // that takes them back, and the tickets given for it, each good for one hello.
-  std::atomic<Listener*> same_host_listener{nullptr};
+  std::mutex listeners_mutex;  // between stop() and serve() taking a listener down
+  Listener* same_host_listener = nullptr;  // under listeners_mutex
   std::string same_host_address;  // set before the first client is served
   std::atomic<bool> same_host_open{false};  // offers are made
   std::mutex tickets_mutex;
   struct Ticket {
     Clock::time_point given;
-    uint64_t connection;  // the TCP connection it was given on, which its use replaces
+    uint64_t connection;  // the TCP connection it was given on, which its use ends
+    std::string proof;    // what the server answers it with
   };
-  std::map<std::string, Ticket> tickets;
+  // By the SHA-256 of the ticket: a lookup's time then tells nothing about how much of a
+  // guessed ticket matched one that was given.
+  std::map<Digest, Ticket> tickets;
   static constexpr auto kTicketLife = std::chrono::seconds(10);
   static constexpr size_t kMaxTickets = 4096;
 
@@ -137,18 +154,14 @@ struct Server::Impl {
     std::fprintf(stderr, "genie-serve: %s\n", clean.c_str());
   }
 
-  // A ticket for one hello on the same-host socket, or "" when the system has no randomness
-  // to give (then no offer is made). Tickets not used within kTicketLife are forgotten, as
-  // are the oldest beyond kMaxTickets: only clients that showed their credentials get one.
-  std::string give_ticket(uint64_t connection) {
-    unsigned char raw[16];
-    if (::getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw)) return "";
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string ticket;
-    for (unsigned char c : raw) {
-      ticket.push_back(kHex[c >> 4]);
-      ticket.push_back(kHex[c & 15]);
-    }
+  // A ticket for one hello on the same-host socket and the proof that answers it, given on
+  // TCP connection `connection` (one per connection: the caller asks once), or empty when
+  // the system has no randomness to give (then no offer is made). Tickets not used within
+  // kTicketLife are forgotten, as are the oldest beyond kMaxTickets, and a connection's own
+  // when it ends.
+  std::pair<std::string, std::string> give_ticket(uint64_t connection) {
+    std::string ticket = random_hex(16), proof = random_hex(16);
+    if (ticket.empty() || proof.empty()) return {};
     const Clock::time_point now = Clock::now();
     std::lock_guard<std::mutex> lock(tickets_mutex);
     for (auto it = tickets.begin(); it != tickets.end();)
@@ -156,34 +169,52 @@ struct Server::Impl {
     if (tickets.size() >= kMaxTickets)
       tickets.erase(std::min_element(tickets.begin(), tickets.end(),
                                      [](const auto& a, const auto& b) { return a.second.given < b.second.given; }));
-    tickets[ticket] = {now, connection};
-    return ticket;
+    tickets[sha256(ticket)] = {now, connection, proof};
+    return {ticket, proof};
   }
 
-  // Whether `ticket` was given and is still good; it is good only once. Its TCP connection is
-  // ended (the client leaves it), so that a client that moved counts once against
-  // max_connections: the same-host socket admits before it knows who comes (admit).
-  bool take_ticket(const std::string& ticket) {
+  // Whether `ticket` was given, is still good and its connection still open.
+  bool ticket_good(const std::string& ticket) {
+    std::lock_guard<std::mutex> lock(tickets_mutex);
+    auto it = tickets.find(sha256(ticket));
+    return it != tickets.end() && Clock::now() - it->second.given < kTicketLife;
+  }
+
+  // Uses `ticket` up (it is good once) and returns its proof, or nullopt when it is not good.
+  // Its TCP connection is ended (the client leaves it), so that a client that moved holds one
+  // place under max_connections: the same-host socket admits before it knows who comes
+  // (admit), and a ticket lives no longer than its connection (drop_tickets).
+  std::optional<std::string> take_ticket(const std::string& ticket) {
     std::optional<Ticket> taken;
     {
       std::lock_guard<std::mutex> lock(tickets_mutex);
-      auto it = tickets.find(ticket);
-      if (it == tickets.end()) return false;
+      auto it = tickets.find(sha256(ticket));
+      if (it == tickets.end()) return std::nullopt;
       if (Clock::now() - it->second.given < kTicketLife) taken = it->second;
       tickets.erase(it);
     }
-    if (!taken) return false;
+    if (!taken) return std::nullopt;
     std::lock_guard<std::mutex> lock(connections_mutex);
     if (auto it = open_connections.find(taken->connection); it != open_connections.end())
       it->second.connection->shutdown_read();
-    return true;
+    return taken->proof;
+  }
+
+  // Connection `connection` ended: tickets given on it are no good.
+  void drop_tickets(uint64_t connection) {
+    std::lock_guard<std::mutex> lock(tickets_mutex);
+    for (auto it = tickets.begin(); it != tickets.end();)
+      it = it->second.connection == connection ? tickets.erase(it) : std::next(it);
   }
 
   // Server::stop().
   void stop_server() {
     stopping = true;
-    if (Listener* l = listener.load()) l->close();
-    if (Listener* l = same_host_listener.load()) l->close();
+    {
+      std::lock_guard<std::mutex> lock(listeners_mutex);
+      if (Listener* l = listener.load()) l->close();
+      if (same_host_listener) same_host_listener->close();
+    }
     std::lock_guard<std::mutex> lock(connections_mutex);
     for (auto& [id, open] : open_connections) open.connection->shutdown_read();
     connections_changed.notify_all();
@@ -506,6 +537,7 @@ struct Server::Impl {
   void handle(Channel& channel, uint64_t id, bool same_host) {
     const std::string peer = channel.connection().peer();
     bool greeted = false;
+    bool offered = false;  // a ticket was given on this connection (one at most)
     std::optional<PartialUpload> pending;
     // False when the client has gone (logged): the connection ends.
     auto answer = [&](const Message& reply) {
@@ -554,8 +586,14 @@ struct Server::Impl {
                                               std::to_string(hello->minor) + " is not supported (this server speaks " +
                                               std::to_string(kProtocolMajor) + ".x)");
           }
-          if (!same_secret(hello->token, options.token)) {
+          // Anyone in the server's network namespace can reach the abstract socket: there a
+          // ticket the server gave over TCP stands for the credentials that connection showed
+          // (its token, a TLS client certificate, which a Unix socket cannot ask for), and no
+          // token is sent, so that a client fooled into another socket gives none away.
+          const char* refused_here = "this socket takes only clients sent here by this server, with the ticket it gave";
+          if (same_host ? !ticket_good(hello->ticket) : !same_secret(hello->token, options.token)) {
             close_after = true;
+            if (same_host) fail(ErrorKind::kUsage, refused_here);
             fail(ErrorKind::kUsage, options.token.empty() ? "this server takes no token" : "wrong or missing token");
           }
           {
@@ -567,13 +605,11 @@ struct Server::Impl {
             }
             open.greeted = true;
           }
-          // Anyone in the server's network namespace can reach the abstract socket; a ticket
-          // shows that this client passed the TCP connection's checks (TLS client
-          // certificates included, which a Unix socket cannot ask for). Taken last, when nothing
-          // else can refuse this hello: taking it ends the TCP connection.
-          if (same_host && !take_ticket(hello->ticket)) {
+          // Taken last, when nothing else can refuse this hello: taking it ends the TCP connection.
+          std::optional<std::string> proof;
+          if (same_host && !(proof = take_ticket(hello->ticket))) {
             close_after = true;
-            fail(ErrorKind::kUsage, "this socket takes only clients sent here by this server, with the ticket it gave");
+            fail(ErrorKind::kUsage, refused_here);
           }
           greeted = true;
           channel.set_limits(options.limits);  // the whole frame limit, now that it knows the client
@@ -590,9 +626,15 @@ struct Server::Impl {
           if (same_host) {
             ++stats.same_host_moves;
             detail += " (moved here from TCP)";
-          } else if (hello->minor >= 3 && same_host_open && is_loopback(channel.connection().host())) {
-            welcome.ticket = give_ticket(id);
-            if (!welcome.ticket.empty()) welcome.same_host = same_host_address;
+            welcome.proof = *proof;
+          } else if (!offered && hello->minor >= 3 && same_host_open && is_loopback(channel.connection().host())) {
+            auto [ticket, answer_with] = give_ticket(id);
+            if (!ticket.empty()) {
+              offered = true;
+              welcome.same_host = same_host_address;
+              welcome.ticket = std::move(ticket);
+              welcome.proof = std::move(answer_with);
+            }
           }
           reply = std::move(welcome);
           agreed_layout = hello->minor >= 2 ? TensorLayout::kAligned : TensorLayout::kPacked;
@@ -702,6 +744,7 @@ void Server::serve(Listener& listener) {
       } catch (const std::exception& e) {
         impl_->log(channel->connection().peer() + " connection ended: " + e.what());
       }
+      impl_->drop_tickets(id);
       {
         std::lock_guard<std::mutex> lock(impl_->connections_mutex);
         impl_->open_connections.erase(id);
@@ -731,26 +774,30 @@ void Server::serve(Listener& listener) {
   std::thread same_host_accepting;
   if (impl_->options.same_host_memory) {
     try {
-      unsigned char raw[8];
-      if (::getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw))
-        fail(ErrorKind::kIo, std::string("no random name: ") + std::strerror(errno));
-      std::string name = "@genie-serve.";
-      for (unsigned char c : raw) name += "0123456789abcdef"[c >> 4], name += "0123456789abcdef"[c & 15];
-      same_host = unix_listen(name);
+      const std::string name = random_hex(8);
+      if (name.empty()) fail(ErrorKind::kIo, std::string("no random name: ") + std::strerror(errno));
+      same_host = unix_listen("@genie-serve." + name);
       impl_->same_host_address = same_host->address();
-      impl_->same_host_listener = same_host.get();
+      {
+        std::lock_guard<std::mutex> lock(impl_->listeners_mutex);
+        impl_->same_host_listener = same_host.get();
+      }
       impl_->same_host_open = true;
       same_host_accepting = std::thread([&, l = same_host.get()] {
         try {
           while (std::unique_ptr<Connection> connection = l->accept()) take(std::move(connection), true);
         } catch (const std::exception& e) {  // the same-host socket's failure ends the offers only
           impl_->same_host_open = false;
+          l->close();  // a client that connects is refused, and stays on TCP
           impl_->log("clients on this machine stay on TCP: accepting on " + l->address() + " failed: " + e.what());
         }
       });
     } catch (const std::exception& e) {
-      impl_->same_host_listener = nullptr;
       impl_->same_host_open = false;
+      {
+        std::lock_guard<std::mutex> lock(impl_->listeners_mutex);
+        impl_->same_host_listener = nullptr;
+      }
       same_host.reset();
       impl_->log(std::string("clients on this machine stay on TCP: ") + e.what());
     }
@@ -768,6 +815,8 @@ void Server::serve(Listener& listener) {
     failed(std::string("accepting connections failed: ") + e.what());
   }
   if (!impl_->stopping) impl_->stop_server();  // the listener failed: the server ends as if stopped
+  impl_->same_host_open = false;
+  if (same_host) same_host->close();  // also when stop() came before it was there to be closed
   if (same_host_accepting.joinable()) same_host_accepting.join();
   watchdog.join();
   // Requests in flight are answered; a client that reads no answers is cut after the grace.
@@ -782,8 +831,10 @@ void Server::serve(Listener& listener) {
     }
   }
   for (Worker& w : workers) w.thread.join();
+  std::lock_guard<std::mutex> lock(impl_->listeners_mutex);  // stop() may be closing them now
   impl_->listener = nullptr;
   impl_->same_host_listener = nullptr;
+  same_host.reset();
 }
 
 }  // namespace genie::remote

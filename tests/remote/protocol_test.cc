@@ -73,10 +73,13 @@ TEST(ContentHash, KnownAnswers) {
 // (1.3) The same-host offer and its ticket ride at the end of welcome and hello, on the wire
 // only when given: a 1.2 peer never sees them, and a hello without a ticket is 1.2's bytes.
 TEST(Messages, TheSameHostOfferAndItsTicketAreOnTheWireOnlyWhenGiven) {
-  Welcome offer{1, 3, "genie-serve", "cpu", 1 << 20, "unix:@genie-serve.0011", "ab12"};
+  Welcome offer{1, 3, "genie-serve", "cpu", 1 << 20, "unix:@genie-serve.0011", "ab12", "cd34"};
   Welcome w = std::get<Welcome>(round_trip(offer));
   EXPECT_EQ(w.same_host, "unix:@genie-serve.0011");
   EXPECT_EQ(w.ticket, "ab12");
+  EXPECT_EQ(w.proof, "cd34");
+  Welcome proof_alone{1, 3, "genie-serve", "cpu", 1 << 20, "", "", "cd34"};  // on the same-host socket
+  EXPECT_EQ(std::get<Welcome>(round_trip(proof_alone)).proof, "cd34");
   Hello with_ticket{1, 3, "t", "genie-run", "ab12"};
   EXPECT_EQ(std::get<Hello>(round_trip(with_ticket)).ticket, "ab12");
 
@@ -84,8 +87,9 @@ TEST(Messages, TheSameHostOfferAndItsTicketAreOnTheWireOnlyWhenGiven) {
   Hello as_1_2{1, 2, "t", "genie-run", ""};
   EXPECT_EQ(message_encode(plain).size(), message_encode(as_1_2).size());
   EXPECT_EQ(std::get<Hello>(round_trip(plain)).ticket, "");
-  Welcome no_offer{1, 3, "genie-serve", "cpu", 1 << 20, "", ""};
+  Welcome no_offer{1, 3, "genie-serve", "cpu", 1 << 20, "", "", ""};
   EXPECT_EQ(std::get<Welcome>(round_trip(no_offer)).same_host, "");
+  EXPECT_EQ(message_encode(no_offer).size(), message_encode(Welcome{1, 2, "genie-serve", "cpu", 1 << 20, "", "", ""}).size());
 
   // Before 1.3 the fields do not exist: bytes after a 1.2 message are still trailing bytes.
   Hello old_with_ticket{1, 2, "t", "genie-run", "ab12"};
@@ -98,7 +102,7 @@ TEST(Messages, EveryMessageRoundTrips) {
   EXPECT_EQ(std::get<Hello>(round_trip(hello)).token, "s3cret");
   EXPECT_EQ(std::get<Hello>(round_trip(hello)).client, "genie-run 0.1.0");
 
-  Welcome welcome{1, 0, "genie-serve 0.1.0", "cuda:0", 123456789012, "", ""};
+  Welcome welcome{1, 0, "genie-serve 0.1.0", "cuda:0", 123456789012, "", "", ""};
   Welcome w = std::get<Welcome>(round_trip(welcome));
   EXPECT_EQ(w.device, "cuda:0");
   EXPECT_EQ(w.max_frame_bytes, 123456789012u);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "graph/json_codec.h"
@@ -493,23 +494,37 @@ TEST(Server, AClientThatKeepsRunningHoldsUpNoOtherClient) {
 
 // (1.3) A client that reaches the server over loopback TCP moves to shared memory through the
 // abstract socket the welcome names, and its calls work there; its TCP connection ends, so it
-// counts once against max_connections.
+// holds one place under max_connections.
 TEST(Server, AClientOnThisMachineMovesFromTcpToSharedMemory) {
   ServerOptions options;
   options.allow_upload = true;
-  options.max_connections = 1;
+  options.max_connections = 2;
   LoopbackServer serve(options);
-  RemoteClient client = RemoteClient::connect(serve.listener->address(), ClientOptions{});
+  const std::string address = serve.listener->address();
+  RemoteClient a = RemoteClient::connect(address, ClientOptions{});
   EXPECT_EQ(serve.server.stats().same_host_moves, 1u);
-  EXPECT_EQ(client.welcome().same_host, "");  // the welcome it kept is the second one's
-  client.ensure(std::make_shared<const std::string>(graph_to_json(testing::chain(1))),
-                std::make_shared<const std::string>(safetensors_of_size(64)));
+  a.ensure(std::make_shared<const std::string>(graph_to_json(testing::chain(1))),
+           std::make_shared<const std::string>(safetensors_of_size(64)));
   const at::Tensor x = at::arange(-8, 8, at::kFloat);
-  Outputs out = client.run({tensor_payload("x", x)});
+  Outputs out = a.run({tensor_payload("x", x)});
   EXPECT_TRUE(at::equal(payload_tensor(std::move(out.outputs.at(0))), x.relu()));
 
-  // The server's one place is the moved client's: a second client is refused until it goes.
-  EXPECT_THROW(RemoteClient::connect(serve.listener->address(), ClientOptions{}).ping(), Error);
+  // Were a moved client counted twice, its first place would leave no room for a second one.
+  // (Its TCP connection's thread sees the end soon, not at once: tried until then.)
+  std::optional<RemoteClient> b;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!b && std::chrono::steady_clock::now() < deadline) {
+    try {
+      b.emplace(RemoteClient::connect(address, ClientOptions{}));
+      b->ping();
+    } catch (const Error&) {
+      b.reset();
+    }
+  }
+  ASSERT_TRUE(b) << "a second client found no room beside a moved one";
+  EXPECT_EQ(serve.server.stats().same_host_moves, 2u);
+  a.ping();
+  EXPECT_THROW(RemoteClient::connect(address, ClientOptions{}).ping(), Error);  // the third is one too many
 }
 
 TEST(Server, WithoutSharedMemoryAClientStaysOnTcp) {
@@ -524,21 +539,28 @@ TEST(Server, WithoutSharedMemoryAClientStaysOnTcp) {
     RemoteClient::connect(serve.listener->address(), ClientOptions{}).ping();
     EXPECT_EQ(serve.server.stats().same_host_moves, 0u);
   }
-  LoopbackServer serve(ServerOptions{});
+  // Set before the server's threads start: they read the environment too.
+  const char* before = std::getenv("GENIE_SHARED_MEMORY");
+  const std::string saved = before ? before : "";
   ::setenv("GENIE_SHARED_MEMORY", "0", 1);
-  RemoteClient stays = RemoteClient::connect(serve.listener->address(), ClientOptions{});
-  ::unsetenv("GENIE_SHARED_MEMORY");
-  stays.ping();
-  EXPECT_EQ(serve.server.stats().same_host_moves, 0u);
-  // A 1.2 client is made no offer: its welcome has no fields it would not know.
-  auto channel = std::make_unique<Channel>(tcp_connect(parse_host_port(serve.listener->address())), Limits{});
-  Message welcome = ask(*channel, Hello{1, 2, "", "old", ""});
-  ASSERT_TRUE(std::holds_alternative<Welcome>(welcome));
-  EXPECT_EQ(std::get<Welcome>(welcome).same_host, "");
+  {
+    LoopbackServer serve(ServerOptions{});
+    RemoteClient stays = RemoteClient::connect(serve.listener->address(), ClientOptions{});
+    stays.ping();
+    EXPECT_EQ(serve.server.stats().same_host_moves, 0u);
+    // A 1.2 client is made no offer: its welcome has no fields it would not know.
+    auto channel = std::make_unique<Channel>(tcp_connect(parse_host_port(serve.listener->address())), Limits{});
+    Message welcome = ask(*channel, Hello{1, 2, "", "old", ""});
+    ASSERT_TRUE(std::holds_alternative<Welcome>(welcome));
+    EXPECT_EQ(std::get<Welcome>(welcome).same_host, "");
+  }
+  if (before) ::setenv("GENIE_SHARED_MEMORY", saved.c_str(), 1);
+  else ::unsetenv("GENIE_SHARED_MEMORY");
 }
 
 // Anyone in the network namespace can open the abstract socket: a hello there needs a ticket
-// the server gave over TCP, and each ticket is good once.
+// the server gave over TCP (no token: the ticket stands for it), each ticket is good once,
+// and the server answers with the proof the offer named.
 TEST(Server, TheSameHostSocketTakesOnlyATicketTheServerGaveAndOnlyOnce) {
   ServerOptions options;
   options.token = "s3cret";
@@ -549,21 +571,128 @@ TEST(Server, TheSameHostSocketTakesOnlyATicketTheServerGaveAndOnlyOnce) {
   const Welcome offer = std::get<Welcome>(reply);
   ASSERT_EQ(offer.same_host.rfind("unix:@genie-serve.", 0), 0u) << offer.same_host;
   ASSERT_EQ(offer.ticket.size(), 32u);
+  ASSERT_EQ(offer.proof.size(), 32u);
+  EXPECT_NE(offer.ticket, offer.proof);
+  // One ticket a connection: a second hello on it gets none.
+  reply = ask(*tcp, Hello{1, 3, "s3cret", "test", ""});
+  ASSERT_TRUE(std::holds_alternative<Welcome>(reply)) << error_text(reply);
+  EXPECT_EQ(std::get<Welcome>(reply).ticket, "");
+
   const std::string path = offer.same_host.substr(5);
-  auto hello_there = [&](const std::string& ticket) {
+  auto hello_there = [&](const std::string& token, const std::string& ticket) {
     Channel channel(unix_connect(path), Limits{});
-    return ask(channel, Hello{1, 3, "s3cret", "test", ticket});
+    return ask(channel, Hello{1, 3, token, "test", ticket});
   };
   const std::string refused = "this socket takes only clients sent here by this server";
-  EXPECT_NE(error_text(hello_there("")).find(refused), std::string::npos);
-  EXPECT_NE(error_text(hello_there(std::string(32, '0'))).find(refused), std::string::npos);
+  EXPECT_NE(error_text(hello_there("s3cret", "")).find(refused), std::string::npos);  // the token is not enough
+  EXPECT_NE(error_text(hello_there("", std::string(32, '0'))).find(refused), std::string::npos);
   EXPECT_TRUE(std::holds_alternative<Have>(ask(*tcp, Query{})));  // a wrong ticket ends nothing
 
-  reply = hello_there(offer.ticket);
-  EXPECT_TRUE(std::holds_alternative<Welcome>(reply)) << error_text(reply);
-  EXPECT_NE(error_text(hello_there(offer.ticket)).find(refused), std::string::npos);  // used
+  reply = hello_there("", offer.ticket);
+  ASSERT_TRUE(std::holds_alternative<Welcome>(reply)) << error_text(reply);
+  EXPECT_EQ(std::get<Welcome>(reply).proof, offer.proof);
+  EXPECT_EQ(std::get<Welcome>(reply).ticket, "");
+  EXPECT_NE(error_text(hello_there("", offer.ticket)).find(refused), std::string::npos);  // used
   EXPECT_FALSE(tcp->receive());  // the connection the ticket was given on was ended for it
   EXPECT_EQ(serve.server.stats().same_host_moves, 1u);
+
+  // A ticket dies with its connection.
+  auto other = std::make_unique<Channel>(tcp_connect(parse_host_port(serve.listener->address())), Limits{});
+  reply = ask(*other, Hello{1, 3, "s3cret", "test", ""});
+  ASSERT_TRUE(std::holds_alternative<Welcome>(reply)) << error_text(reply);
+  const std::string orphan = std::get<Welcome>(reply).ticket;
+  other.reset();
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    text = error_text(hello_there("", orphan));  // its thread sees the close soon, not at once
+  } while (text.empty() && std::chrono::steady_clock::now() < deadline);
+  EXPECT_NE(text.find(refused), std::string::npos);
+}
+
+// A TCP server that answers a hello with `offer`, and anything else with have(): what a client
+// does with an offer that is not genie-serve's.
+struct OfferingServer {
+  explicit OfferingServer(Welcome welcome) : offer(std::move(welcome)) {
+    thread = std::thread([this] {
+      std::unique_ptr<Connection> connection = listener->accept();
+      if (!connection) return;
+      Channel channel(std::move(connection), Limits{});
+      try {
+        while (std::optional<Message> m = channel.receive()) {
+          if (std::holds_alternative<Hello>(*m)) {
+            channel.send(offer);
+          } else {
+            ++requests;
+            channel.send(Have{});
+          }
+        }
+      } catch (const Error&) {
+      }
+    });
+  }
+  ~OfferingServer() {
+    listener->close();
+    thread.join();
+  }
+  std::unique_ptr<Listener> listener = tcp_listen({"127.0.0.1", 0});
+  Welcome offer;
+  std::atomic<int> requests{0};
+  std::thread thread;
+};
+
+// Through a tunnel (ssh -L) the server sees a loopback client, but the name it offers is not
+// in the client's namespace: nobody answers there, or somebody else does. The client sends
+// that somebody no token and believes no answer without the offer's proof; it stays on TCP.
+TEST(RemoteClient, MovesOnlyToTheServerThatOfferedAndElseStaysOnTcp) {
+  const std::string name = "@genie-serve.test-" + std::to_string(::getpid());
+  Welcome offer;
+  offer.server = "offering";
+  offer.max_frame_bytes = 1 << 20;
+  offer.same_host = "unix:" + name;
+  offer.ticket = "the-ticket";
+  offer.proof = "the-proof";
+  ClientOptions options;
+  options.token = "s3cret";
+  {
+    OfferingServer tcp(offer);
+    RemoteClient client = RemoteClient::connect(tcp.listener->address(), options);
+    client.ping();
+    EXPECT_GE(tcp.requests, 1);
+  }
+  auto impostor = unix_listen(name);
+  Hello seen;
+  std::atomic<int> impostor_requests{0};
+  std::thread impostor_thread([&] {
+    std::unique_ptr<Connection> connection = impostor->accept();
+    if (!connection) return;
+    Channel channel(std::move(connection), Limits{});
+    try {
+      std::optional<Message> m = channel.receive();
+      if (!m || !std::holds_alternative<Hello>(*m)) return;
+      seen = std::get<Hello>(*m);
+      Welcome forged = offer;
+      forged.same_host = forged.ticket = "";
+      forged.proof = "forged";
+      channel.send(forged);
+      while (channel.receive()) {  // answered, so that a client that believed it fails, not hangs
+        ++impostor_requests;
+        channel.send(Have{});
+      }
+    } catch (const Error&) {
+    }
+  });
+  {
+    OfferingServer tcp(offer);
+    RemoteClient client = RemoteClient::connect(tcp.listener->address(), options);
+    client.ping();
+    EXPECT_GE(tcp.requests, 2);  // the check that its TCP connection still serves, and this ping
+  }
+  impostor->close();
+  impostor_thread.join();
+  EXPECT_EQ(seen.ticket, "the-ticket");
+  EXPECT_EQ(seen.token, "");
+  EXPECT_EQ(impostor_requests, 0);
 }
 
 // Tensors cross without copies of their own: a contiguous CPU tensor is sent from its memory,

@@ -105,6 +105,13 @@ TEST(HostPort, ParsesAndRefuses) {
   EXPECT_TRUE(is_loopback("localhost"));
   EXPECT_FALSE(is_loopback("0.0.0.0"));
   EXPECT_FALSE(is_loopback("10.0.0.1"));
+  // As Connection::host() writes a peer: IPv6 in brackets, an IPv4 client of a dual-stack socket mapped.
+  EXPECT_TRUE(is_loopback("[::1]"));
+  EXPECT_TRUE(is_loopback("::ffff:127.0.0.1"));
+  EXPECT_TRUE(is_loopback("[::ffff:127.0.0.1]"));
+  EXPECT_FALSE(is_loopback("::ffff:10.0.0.1"));
+  EXPECT_FALSE(is_loopback("[fe80::1]"));
+  EXPECT_FALSE(is_loopback("unix:uid=1000"));
 }
 
 TEST(Rendezvous, StableAndMovesOnlyWhatItMust) {
