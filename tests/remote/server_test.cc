@@ -527,6 +527,12 @@ TEST(Server, AClientOnThisMachineMovesFromTcpToSharedMemory) {
   EXPECT_THROW(RemoteClient::connect(address, ClientOptions{}).ping(), Error);  // the third is one too many
 }
 
+// stop() as serve() starts (a SIGTERM at start-up) ends it, whenever it comes: also before the
+// same-host socket was there to be closed.
+TEST(Server, StopRightAtTheStartEndsTheServer) {
+  for (int i = 0; i < 50; ++i) LoopbackServer serve(ServerOptions{});
+}
+
 TEST(Server, WithoutSharedMemoryAClientStaysOnTcp) {
   {
     ServerOptions options;
