@@ -36,6 +36,7 @@
 #include "remote/client.h"
 #include "remote/server.h"
 #include "remote/tensor_payload.h"
+#include "remote/transport.h"
 #include "timing.h"
 #include "support/files.h"
 
@@ -92,10 +93,11 @@ int main(int argc, char** argv) {
   const std::string socket_path = "/tmp/genie-remote-bench-" + std::to_string(::getpid()) + ".sock";
   auto listener = over_unix ? genie::remote::unix_listen(socket_path) : genie::remote::tcp_listen({"127.0.0.1", 0});
   std::thread serving([&] { server.serve(*listener); });
+  const bool shared_memory = genie::remote::shared_memory_wanted();
 
   std::printf("%s, %d runs per side, interleaved, %d threads, %s, poll windows %lld-%lld us (server) %lld us (client); medians in ms\n",
-              !over_unix ? (std::getenv("GENIE_SHARED_MEMORY") ? "loopback TCP only" : "loopback TCP, the client moved to shared memory")
-              : std::getenv("GENIE_SHARED_MEMORY") ? "Unix-domain socket, plain stream" : "Unix-domain socket, shared memory", runs, at::get_num_threads(), run_options.device.str().c_str(),
+              !over_unix ? (shared_memory ? "loopback TCP, the client moved to shared memory" : "loopback TCP only")
+              : shared_memory ? "Unix-domain socket, shared memory" : "Unix-domain socket, plain stream", runs, at::get_num_threads(), run_options.device.str().c_str(),
               static_cast<long long>(options.poll_window.floor().count()),
               static_cast<long long>(options.poll_window.ceiling().count()),
               static_cast<long long>(client_options.poll_window.ceiling().count()));
@@ -163,7 +165,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "remote_bench: %s\n", e.what());
     status = 1;
   }
-  if (!over_unix && !std::getenv("GENIE_SHARED_MEMORY") && server.stats().same_host_moves == 0) {
+  if (!over_unix && shared_memory && server.stats().same_host_moves == 0) {
     std::fprintf(stderr, "remote_bench: the client did not move from TCP to shared memory\n");
     status = 1;
   }

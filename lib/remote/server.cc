@@ -3,8 +3,8 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/ones.h>
 #include <ATen/Parallel.h>
-#include <sys/random.h>
 #include <c10/core/InferenceMode.h>
+#include <sys/random.h>
 
 #include <algorithm>
 #include <chrono>
@@ -761,12 +761,6 @@ void Server::serve(Listener& listener) {
       impl_->log(channel->connection().peer() + " refused: no thread to serve it: " + e.what());
     }
   };
-  auto failed = [&](const std::string& why) {
-    std::lock_guard<std::mutex> lock(impl_->failure_mutex);
-    if (impl_->failure.empty()) impl_->failure = why;
-    impl_->log("stopping: " + impl_->failure);
-  };
-
   // Clients on this machine that came over TCP are offered shared memory (ServerOptions::
   // same_host_memory) through an abstract socket with a name nobody can guess. Without one,
   // they stay on TCP.
@@ -812,7 +806,9 @@ void Server::serve(Listener& listener) {
       take(std::move(connection), false);
     }
   } catch (const std::exception& e) {
-    failed(std::string("accepting connections failed: ") + e.what());
+    std::lock_guard<std::mutex> lock(impl_->failure_mutex);
+    if (impl_->failure.empty()) impl_->failure = std::string("accepting connections failed: ") + e.what();
+    impl_->log("stopping: " + impl_->failure);
   }
   if (!impl_->stopping) impl_->stop_server();  // the listener failed: the server ends as if stopped
   impl_->same_host_open = false;
